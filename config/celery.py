@@ -1,0 +1,60 @@
+"""The Celery application, configured from Django settings (CELERY_* names).
+
+Liveness for /healthz: every worker writes a heartbeat to the shared cache from a
+timer in its main loop; beat's own heartbeat task proves the scheduler runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any
+
+from celery import Celery, bootsteps
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("qingfeng")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+WORKER_HEARTBEAT_KEY = "health:worker"
+BEAT_HEARTBEAT_KEY = "health:beat"
+
+
+def write_heartbeat(key: str) -> None:
+    from django.core.cache import cache
+    from django.db import close_old_connections
+
+    close_old_connections()
+    # A failed heartbeat shows up as a stale one in /healthz.
+    with contextlib.suppress(Exception):
+        cache.set(key, time.time(), timeout=3600)
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        self.tref: Any = None
+
+    def start(self, worker: Any) -> None:
+        from django.conf import settings
+
+        write_heartbeat(WORKER_HEARTBEAT_KEY)
+        self.tref = worker.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_SECONDS, write_heartbeat, (WORKER_HEARTBEAT_KEY,), priority=10
+        )
+
+    def stop(self, worker: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+
+
+app.steps["worker"].add(WorkerHeartbeat)
+
+
+@app.task(name="qingfeng.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> None:
+    write_heartbeat(BEAT_HEARTBEAT_KEY)

@@ -1,0 +1,55 @@
+"""Middleware that keeps client identifiers out of the application and adds headers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+# Headers that identify or fingerprint a client. They are removed before any other code,
+# logger or error reporter can see them, so no log line can ever contain them.
+_IDENTIFYING_META = (
+    "REMOTE_ADDR",
+    "REMOTE_HOST",
+    "REMOTE_PORT",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_REAL_IP",
+    "HTTP_FORWARDED",
+    "HTTP_CF_CONNECTING_IP",
+    "HTTP_TRUE_CLIENT_IP",
+    "HTTP_USER_AGENT",
+    "HTTP_SEC_CH_UA",
+    "HTTP_SEC_CH_UA_PLATFORM",
+    "HTTP_SEC_CH_UA_MOBILE",
+    "HTTP_VIA",
+)
+
+
+class StripClientIdentifiersMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for key in _IDENTIFYING_META:
+            request.META.pop(key, None)
+        # Some code expects the key to exist; an unroutable placeholder says nothing.
+        request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - a placeholder, not a bind address
+        return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy and cache rules that Django does not set itself."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(("/api/docs", "/admin/")):
+            response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+        if not request.path.startswith(settings.STATIC_URL):
+            # Pages may show receipts or case content: never keep them in any cache.
+            response.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,337 @@
+"""Qingfeng settings: one module, configured from the environment.
+
+`QINGFENG_ENV=production` turns on the production profile, which refuses to start
+without a configured encryption key and secret key. With nothing configured the
+project runs on SQLite and a SQLite-backed Celery broker under `var/`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("QINGFENG_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+ENVIRONMENT = os.environ.get("QINGFENG_ENV", "development")
+PRODUCTION = ENVIRONMENT == "production"
+TESTING = env_bool("QINGFENG_TESTING")
+
+DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION and not TESTING)
+
+
+def _secret_key() -> str:
+    value = os.environ.get("DJANGO_SECRET_KEY")
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
+    # Development: a random key kept beside the dev database, mode 0600.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(64))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "*").split(",") if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "intake",
+    "triage",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    # First: no client identifier may reach any later code, log or error report.
+    "config.middleware.StripClientIdentifiersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DEFAULT_SQLITE_PATH = VAR_DIR / "qingfeng.sqlite3"
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, worker and beat share one file; a busy timeout instead
+    # of "database is locked" errors under concurrent writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_qingfeng.sqlite3")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits, form tokens, worker heartbeat) -------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("QINGFENG_CACHE_PREFIX", "qingfeng"),
+        }
+    }
+else:
+    # Shared between the web, worker and beat processes through the database.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "qingfeng_cache",
+        }
+    }
+
+# --- Celery -----------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"triage.*": {"queue": "triage"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing must not hang a citizen's request when the broker is down: the report is
+# already committed and the sweeper re-queues it later.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TIMEZONE = "Asia/Shanghai"
+TRIAGE_SWEEP_AFTER_SECONDS = env_int("QINGFENG_TRIAGE_SWEEP_AFTER_SECONDS", 120)
+TRIAGE_SWEEP_INTERVAL_SECONDS = env_int("QINGFENG_TRIAGE_SWEEP_INTERVAL_SECONDS", 60)
+WORKER_HEARTBEAT_SECONDS = env_int("QINGFENG_WORKER_HEARTBEAT_SECONDS", 20)
+
+# --- Encryption and receipts ---------------------------------------------------------
+# QINGFENG_KEYS: "kid:base64key,kid:base64key" (first encrypts, all decrypt), or
+# QINGFENG_KEY_FILE: a JSON file {"keys": [{"id": ..., "key": ...}], "receipt_pepper": ...}
+# kept outside the database. Development generates var/keys.json (mode 0600).
+QINGFENG_KEYS = os.environ.get("QINGFENG_KEYS", "")
+QINGFENG_KEY_FILE = os.environ.get("QINGFENG_KEY_FILE", "" if PRODUCTION else str(VAR_DIR / "keys.json"))
+QINGFENG_RECEIPT_PEPPER = os.environ.get("QINGFENG_RECEIPT_PEPPER", "")
+if PRODUCTION and not (QINGFENG_KEYS or QINGFENG_KEY_FILE):
+    raise ImproperlyConfigured("Production requires QINGFENG_KEYS or QINGFENG_KEY_FILE.")
+if PRODUCTION and QINGFENG_KEY_FILE and not QINGFENG_KEYS and not Path(QINGFENG_KEY_FILE).is_file():
+    raise ImproperlyConfigured(f"QINGFENG_KEY_FILE {QINGFENG_KEY_FILE} does not exist.")
+# Argon2id cost for receipt hashes; the server-side pepper is the main defence against
+# offline guessing, the memory cost a second one (see intake/receipts.py).
+RECEIPT_HASH_MEMORY_KIB = env_int("QINGFENG_RECEIPT_HASH_MEMORY_KIB", 16384)
+RECEIPT_HASH_TIME_COST = env_int("QINGFENG_RECEIPT_HASH_TIME_COST", 1)
+
+# --- Abuse control without client identifiers -----------------------------------------
+FORM_TOKEN_MAX_AGE_SECONDS = env_int("QINGFENG_FORM_TOKEN_MAX_AGE_SECONDS", 4 * 3600)
+FORM_TOKEN_MIN_AGE_SECONDS = env_int("QINGFENG_FORM_TOKEN_MIN_AGE_SECONDS", 0 if TESTING else 2)
+SUBMISSIONS_PER_MINUTE = env_int("QINGFENG_SUBMISSIONS_PER_MINUTE", 600)
+RECEIPT_LOOKUPS_PER_MINUTE = env_int("QINGFENG_RECEIPT_LOOKUPS_PER_MINUTE", 300)
+RECEIPT_FAILURES_PER_HOUR = env_int("QINGFENG_RECEIPT_FAILURES_PER_HOUR", 2000)
+
+# --- Attachments and content limits --------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("QINGFENG_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_MAX_COUNT = env_int("QINGFENG_ATTACHMENT_MAX_COUNT", 5)
+ATTACHMENT_MAX_TOTAL_BYTES = env_int("QINGFENG_ATTACHMENT_MAX_TOTAL_BYTES", 30 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 40 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+REPORT_BODY_MIN_CHARS = 10
+REPORT_BODY_MAX_CHARS = 20000
+IDEMPOTENCY_TTL_HOURS = env_int("QINGFENG_IDEMPOTENCY_TTL_HOURS", 24)
+# Days after closing during which a reporter may ask for a review (信访工作条例: 30 days).
+REVIEW_REQUEST_WINDOW_DAYS = env_int("QINGFENG_REVIEW_REQUEST_WINDOW_DAYS", 30)
+
+# --- Auth -----------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if TESTING
+    else ["django.contrib.auth.hashers.Argon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+)
+LOGIN_URL = "/staff/login/"
+LOGIN_REDIRECT_URL = "/staff/"
+LOGOUT_REDIRECT_URL = "/staff/login/"
+SESSION_COOKIE_AGE = env_int("QINGFENG_SESSION_SECONDS", 8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Strict"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Qingfeng API",
+    "DESCRIPTION": "Anonymous reports, receipts and staff-channel intake. Receipts travel in bodies, never URLs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- i18n -----------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# --- Security headers -----------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script anywhere; styles and scripts only from this origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("QINGFENG_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("QINGFENG_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set in production.")
+
+# --- Logging: never a client address, receipt or content -------------------------------
+LOG_LEVEL = os.environ.get("QINGFENG_LOG_LEVEL", "INFO")
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's request logger would print request paths and, on errors, request
+        # objects; our own error middleware reports what is needed without them.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        "jieba": {"level": "WARNING"},
+    },
+}
+ADMINS: list[tuple[str, str]] = []
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+SITE_URL = os.environ.get("QINGFENG_SITE_URL", "http://127.0.0.1:8000")
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-untriaged-reports": {
+        "task": "triage.tasks.sweep_received",
+        "schedule": float(TRIAGE_SWEEP_INTERVAL_SECONDS),
+        "options": {"queue": "triage", "expires": TRIAGE_SWEEP_INTERVAL_SECONDS},
+    },
+    "beat-heartbeat": {
+        "task": "qingfeng.beat_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "options": {"expires": WORKER_HEARTBEAT_SECONDS},
+    },
+    "purge-idempotency-records": {
+        "task": "intake.tasks.purge_idempotency",
+        "schedule": 3600.0,
+    },
+}

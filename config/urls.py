@@ -1,0 +1,46 @@
+"""URL configuration."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.health import healthz
+from intake import api, staff_views, views
+
+citizen = [
+    path("", views.home, name="home"),
+    path("report/", views.submit, name="submit"),
+    path("status/", views.status_lookup, name="status"),
+    path("status/message/", views.status_message, name="status-message"),
+    path("status/feedback/", views.status_feedback, name="status-feedback"),
+    path("status/review/", views.status_review, name="status-review"),
+    path("status/attachment/", views.status_attachment, name="status-attachment"),
+]
+
+staff = [
+    path("staff/login/", auth_views.LoginView.as_view(template_name="intake/staff/login.html"), name="login"),
+    path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/", staff_views.staff_home, name="staff-home"),
+    path("staff/intake/letter/", staff_views.log_letter, name="log-letter"),
+    path("staff/intake/visit/", staff_views.log_visit, name="log-visit"),
+    path("staff/intake/call/", staff_views.log_call, name="log-call"),
+]
+
+api_v1 = [
+    path("reports/", api.AnonymousReportView.as_view(), name="api-report"),
+    path("status/", api.StatusView.as_view(), name="api-status"),
+    path("messages/", api.ReporterMessageView.as_view(), name="api-message"),
+    path("staff/reports/", api.StaffReportView.as_view(), name="api-staff-report"),
+]
+
+urlpatterns = [
+    *citizen,
+    *staff,
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""What was received and from whom: reports, receipts, encryption, citizen pages."""

@@ -1,0 +1,69 @@
+"""How intake hands work on without importing triage: signals, a task by name, and a
+registered provider that tells the citizen pages how their case stands."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
+
+TRIAGE_TASK = "triage.tasks.triage_report"
+
+# Sent inside the submission transaction, with `report`. Receivers create what must be
+# committed together with the report (the case).
+report_submitted = Signal()
+# Sent inside the transaction when the reporter posts a message / rating / review request.
+reporter_message_posted = Signal()
+reporter_feedback_given = Signal()
+reporter_review_requested = Signal()
+
+
+def queue_triage(report_id: uuid.UUID | str) -> bool:
+    """Queue the triage task with the report id only. False if the broker is down.
+
+    Called after commit: the report is safe in the database, and the sweeper re-queues
+    it later if this publish fails.
+    """
+    from config.celery import app
+
+    try:
+        app.send_task(TRIAGE_TASK, args=[str(report_id)], queue="triage", retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure only delays triage
+        logger.warning("Broker unavailable; report %s will be re-queued by the sweeper.", report_id)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """What a reporter may know about their case."""
+
+    number: str
+    status: str
+    status_label: str
+    department: str | None = None
+    deadline: date | None = None
+    closed_at: datetime | None = None
+    accepts_messages: bool = True
+    can_rate: bool = False
+    can_request_review: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+CaseSummaryProvider = Callable[[uuid.UUID], CaseSummary | None]
+_provider: CaseSummaryProvider | None = None
+
+
+def register_case_summary_provider(provider: CaseSummaryProvider) -> None:
+    global _provider
+    _provider = provider
+
+
+def case_summary(report_id: uuid.UUID) -> CaseSummary | None:
+    return _provider(report_id) if _provider else None

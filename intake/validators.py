@@ -1,0 +1,69 @@
+"""Validators for what citizens and clerks type: mobile numbers, ID cards, receipts."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_ID_CARD = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_PHONE = re.compile(r"^\+?[\d\-]{3,20}$")
+
+
+def normalize_digits(value: str) -> str:
+    """Drop spaces and dashes people type between groups; full-width digits become ASCII."""
+    value = value.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
+    return re.sub(r"[\s\-]", "", value)
+
+
+def normalize_mobile(value: str) -> str:
+    digits = normalize_digits(value)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    if not _MOBILE.match(digits):
+        raise ValidationError(_("请输入11位大陆手机号码，例如 13800138000。"), code="mobile")
+    return digits
+
+
+def normalize_phone(value: str) -> str:
+    """Any caller number (landline or mobile) as logged by a hotline."""
+    digits = normalize_digits(value)
+    if not _PHONE.match(digits):
+        raise ValidationError(_("来电号码格式不正确。"), code="phone")
+    return digits
+
+
+def normalize_id_card(value: str) -> str:
+    """An 18-digit 居民身份证号 with a valid birth date and ISO 7064 check digit."""
+    number = normalize_digits(value).upper()
+    if not _ID_CARD.match(number):
+        raise ValidationError(_("居民身份证号应为18位，最后一位可以是数字或X。"), code="id_card")
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise ValidationError(_("居民身份证号中的出生日期无效。"), code="id_card") from None
+    if born.year < 1900 or born > date.today():
+        raise ValidationError(_("居民身份证号中的出生日期无效。"), code="id_card")
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != number[17]:
+        raise ValidationError(_("居民身份证号校验位不正确，请核对。"), code="id_card")
+    return number
+
+
+def normalize_receipt(value: str) -> str:
+    digits = normalize_digits(value)
+    if not re.fullmatch(r"\d{16}", digits):
+        raise ValidationError(_("查询码为16位数字。"), code="receipt")
+    return digits
+
+
+def format_receipt(code: str) -> str:
+    """Groups of four for reading aloud: 1234 5678 9012 3456."""
+    return " ".join(code[i : i + 4] for i in range(0, len(code), 4))

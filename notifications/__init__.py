@@ -1,0 +1,1 @@
+"""Everything that leaves the system to tell a person something."""

@@ -1,0 +1,1 @@
+"""Notification records (reminders, escalation and webhooks arrive with their issue)."""

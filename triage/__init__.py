@@ -1,0 +1,1 @@
+"""What is done about a report: departments, the case and its workflow, routing."""

@@ -1,0 +1,17 @@
+"""App configuration for triage: wires the receivers intake's signals need."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TriageConfig(AppConfig):
+    name = "triage"
+    verbose_name = _("分流与办理")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from intake import handoff
+        from triage import receivers
+
+        handoff.report_submitted.connect(receivers.create_case, dispatch_uid="triage.create_case")
+        handoff.register_case_summary_provider(receivers.case_summary_for_report)

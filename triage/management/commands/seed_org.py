@@ -1,0 +1,24 @@
+"""Load the demo department tree, roles and staff logins (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from triage.demo import DEMO_PASSWORD, seed_demo_users, seed_organisation, seed_roles
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo place tree, departments, roles and (with --users) staff logins."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--users", action="store_true", help="also create demo staff accounts for every role")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        seed_organisation()
+        seed_roles()
+        if options["users"]:
+            for username, role, department in seed_demo_users():
+                self.stdout.write(f"{username:10} {role:8} {department}  password: {DEMO_PASSWORD}")
+        self.stdout.write(self.style.SUCCESS("Demo organisation loaded."))

@@ -1,0 +1,112 @@
+"""Departments, staff placement and the case that follows each report."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from intake.models import Area, Report
+
+
+class DepartmentKind(models.TextChoices):
+    GOVERNMENT = "government", _("人民政府/街道办/村（居）委会")
+    DISCIPLINE = "discipline", _("纪委监委")
+    FUNCTIONAL = "functional", _("职能部门")
+    PETITION = "petition", _("信访局/12345")
+
+
+class Department(models.Model):
+    """A unit in the tree: city, district/county, township/street, village/community."""
+
+    code = models.CharField(_("编码"), max_length=40, unique=True)
+    name = models.CharField(_("名称"), max_length=100)
+    short_name = models.CharField(_("简称"), max_length=40, blank=True)
+    kind = models.CharField(_("类型"), max_length=12, choices=DepartmentKind.choices)
+    area = models.ForeignKey(Area, on_delete=models.PROTECT, related_name="departments", verbose_name=_("辖区"))
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name=_("上级")
+    )
+    level = models.PositiveSmallIntegerField(_("层级"))
+    # Materialised path of ancestor ids ("/1/5/17/") for sub-tree scoping in one query.
+    path = models.CharField(max_length=255, editable=False, db_index=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["path"]
+        verbose_name = _("部门")
+        verbose_name_plural = _("部门")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.level in (None, 0):
+            self.level = self.area.level
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        path = f"{self.parent.path if self.parent else '/'}{self.pk}/"
+        if path != self.path:
+            self.path = path
+            Department.objects.filter(pk=self.pk).update(path=path)
+
+
+class StaffProfile(models.Model):
+    """Where a staff user works; roles are Django groups."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="staff")
+
+    class Meta:
+        verbose_name = _("工作人员")
+        verbose_name_plural = _("工作人员")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.department}"
+
+
+class CaseStatus(models.TextChoices):
+    RECEIVED = "received", _("已登记")
+    AWAITING_TRIAGE = "awaiting_triage", _("待分流")
+    ASSIGNED = "assigned", _("已交办")
+    ACCEPTED = "accepted", _("已受理")
+    NOT_ACCEPTED = "not_accepted", _("不予受理")
+    IN_PROGRESS = "in_progress", _("办理中")
+    DRAFTED = "drafted", _("拟办结")
+    IN_REVIEW = "in_review", _("审核中")
+    CLOSED = "closed", _("已办结")
+    RATED = "rated", _("已评价")
+    ARCHIVED = "archived", _("归档")
+
+
+CLOSED_STATES = frozenset({CaseStatus.NOT_ACCEPTED, CaseStatus.CLOSED, CaseStatus.RATED, CaseStatus.ARCHIVED})
+
+
+class Case(models.Model):
+    """The handling of one report. Everything here may be stored in the clear."""
+
+    report = models.OneToOneField(Report, on_delete=models.PROTECT, related_name="case")
+    status = models.CharField(_("状态"), max_length=20, choices=CaseStatus.choices, default=CaseStatus.RECEIVED)
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("承办部门")
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(_("办理期限"), null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("案件")
+        verbose_name_plural = _("案件")
+        indexes = [models.Index(fields=["status", "created_at"], name="case_status_created")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        """Case number read to citizens and staff: QF + year + sequence."""
+        year = timezone.localtime(self.created_at).year
+        return f"QF{year}{self.pk:08d}"
