@@ -9,7 +9,6 @@ import struct
 import wave
 import zipfile
 import zlib
-from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings
@@ -18,20 +17,16 @@ from pypdf import PdfReader, PdfWriter
 
 from intake.attachments import AttachmentRejected, CleanFile, sanitize_upload
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 CANARY = "CanaryZhangSan"
 CANARY_BYTES = CANARY.encode()
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _lazy_translations_work() -> Iterator[None]:
+def _lazy_translations_work() -> None:
     """Let lazy messages render when the suite runs without Django settings."""
     if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
         settings.configure(USE_I18N=False)
-    yield
 
 
 def assert_rejected_in_chinese(name: str, data: bytes) -> AttachmentRejected:
@@ -62,9 +57,7 @@ def make_exif(orientation: int = 1) -> Image.Exif:
     return exif
 
 
-def make_jpeg_with_gps(
-    size: tuple[int, int] = (40, 20), orientation: int = 1
-) -> bytes:
+def make_jpeg_with_gps(size: tuple[int, int] = (40, 20), orientation: int = 1) -> bytes:
     image = Image.new("RGB", size, (200, 30, 30))
     buffer = io.BytesIO()
     image.save(
@@ -82,9 +75,7 @@ def make_png_with_text() -> bytes:
     info.add_text("Author", CANARY)
     info.add_itxt("Description", CANARY, zip=True)
     buffer = io.BytesIO()
-    Image.new("RGBA", (8, 8), (0, 0, 255, 128)).save(
-        buffer, format="PNG", pnginfo=info, exif=make_exif()
-    )
+    Image.new("RGBA", (8, 8), (0, 0, 255, 128)).save(buffer, format="PNG", pnginfo=info, exif=make_exif())
     return buffer.getvalue()
 
 
@@ -119,12 +110,7 @@ def make_png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", idat)
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 XMP_PACKET = (
@@ -282,9 +268,7 @@ def id3v2_tag(text: str) -> bytes:
     payload = b"\x03" + text.encode()  # UTF-8 text encoding
     frame = b"TPE1" + struct.pack(">I", len(payload)) + b"\x00\x00" + payload
     size = len(frame)
-    syncsafe = bytes(
-        [(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F]
-    )
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
     return b"ID3\x03\x00\x00" + syncsafe + frame
 
 
@@ -293,20 +277,9 @@ MP3_FRAME = b"\xff\xfb\x90\x00" + b"\x00" * (417 - 4)  # MPEG-1 L3 128k 44.1k
 
 def make_mp3(frame_count: int = 5) -> bytes:
     ape_items = b"Artist\x00" + CANARY_BYTES
-    ape_footer = (
-        b"APETAGEX"
-        + struct.pack("<IIII", 2000, len(ape_items) + 32, 1, 0)
-        + b"\x00" * 8
-    )
+    ape_footer = b"APETAGEX" + struct.pack("<IIII", 2000, len(ape_items) + 32, 1, 0) + b"\x00" * 8
     id3v1 = b"TAG" + CANARY_BYTES.ljust(30, b"\x00") + b"\x00" * (128 - 33)
-    return (
-        id3v2_tag(CANARY)
-        + id3v2_tag(f"{CANARY} again")
-        + MP3_FRAME * frame_count
-        + ape_items
-        + ape_footer
-        + id3v1
-    )
+    return id3v2_tag(CANARY) + id3v2_tag(f"{CANARY} again") + MP3_FRAME * frame_count + ape_items + ape_footer + id3v1
 
 
 def make_wav_with_info() -> bytes:
@@ -405,8 +378,9 @@ def test_it_detects_image_type_by_content_not_by_name() -> None:
     assert clean.filename == "holiday.png"
 
 
-def test_it_rejects_decompression_bomb_images() -> None:
-    bomb = make_png_header_only(10_000, 10_000)
+@pytest.mark.parametrize("side", [8_000, 20_000])
+def test_it_rejects_decompression_bomb_images(side: int) -> None:
+    bomb = make_png_header_only(side, side)
 
     error = assert_rejected_in_chinese("bomb.png", bomb)
 
@@ -475,9 +449,7 @@ def test_it_empties_docx_core_and_app_properties() -> None:
     clean = sanitize_upload(name="report.zip", data=source)
 
     assert (clean.extension, clean.kind) == ("docx", "document")
-    assert clean.mime == (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    )
+    assert clean.mime == ("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     assert clean.filename == "report.docx"
     parts = unpacked(clean.data)
     for name, content in parts.items():
@@ -519,15 +491,12 @@ def test_it_resets_zip_entry_timestamps_and_strips_embedded_photo_exif() -> None
         ),
         (
             "ppt/presentation.xml",
-            "application/vnd.openxmlformats-officedocument.presentationml."
-            "presentation.main+xml",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
             "pptx",
         ),
     ],
 )
-def test_it_detects_xlsx_and_pptx_by_main_part(
-    main_part: str, main_type: str, extension: str
-) -> None:
+def test_it_detects_xlsx_and_pptx_by_main_part(main_part: str, main_type: str, extension: str) -> None:
     clean = sanitize_upload(name="data.bin", data=make_ooxml(main_part, main_type))
 
     assert clean.extension == extension
@@ -544,9 +513,7 @@ def test_it_rejects_plain_zip() -> None:
 
 
 def test_it_rejects_macro_enabled_documents() -> None:
-    docm = make_ooxml(
-        "word/document.xml", "application/vnd.ms-word.document.macroEnabled.main+xml"
-    )
+    docm = make_ooxml("word/document.xml", "application/vnd.ms-word.document.macroEnabled.main+xml")
 
     assert_rejected_in_chinese("macro.docx", docm)
 
@@ -641,9 +608,7 @@ def test_it_rejects_amr_header_without_frames() -> None:
         ("elf.mp3", b"\x7fELF\x02\x01\x01" + b"\x00" * 100),
     ],
 )
-def test_it_rejects_disallowed_types_even_with_allowed_names(
-    name: str, data: bytes
-) -> None:
+def test_it_rejects_disallowed_types_even_with_allowed_names(name: str, data: bytes) -> None:
     error = assert_rejected_in_chinese(name, data)
 
     assert "不支持的文件类型" in str(error)
@@ -670,7 +635,7 @@ def sanitize_png_named(name: str) -> CleanFile:
 def test_it_strips_path_parts_and_control_characters_from_the_name() -> None:
     clean = sanitize_png_named("C:\\Users\\someone\\Desktop/../evi\x00de\u202enoc\t.PNG")
 
-    assert clean.filename == "evidenoc .png"
+    assert clean.filename == "evidenoc.png"
 
 
 def test_it_replaces_a_misleading_extension_with_the_canonical_one() -> None:

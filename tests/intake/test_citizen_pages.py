@@ -1,0 +1,165 @@
+"""Tests for the citizen pages: submit, receipt, status, messages, rating, review."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from intake import abuse
+from intake.models import Feedback, Message, MessageDirection, MessageKind, Report, ReviewRequest
+from tests.factories import SAMPLE_BODY, submit
+from triage.models import Case, CaseStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def _form(**fields: Any) -> dict[str, Any]:
+    data = {"form_token": abuse.issue_form_token("submit"), "body": SAMPLE_BODY, "matter_type": "complaint"}
+    data.update(fields)
+    return data
+
+
+def _lookup(client: Client, receipt: str) -> Any:
+    return client.post("/status/", {"form_token": abuse.issue_form_token("lookup"), "receipt": receipt})
+
+
+def _access(response: Any) -> str:
+    match = re.search(r'name="access" value="([^"]+)"', response.content.decode())
+    assert match
+    return match.group(1)
+
+
+def test_it_shows_the_form_in_chinese(client: Client, demo_org: None) -> None:
+    response = client.get("/report/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "我要反映" in text and "居民身份证号" in text and "文化路社区" in text
+    assert "<script" not in text
+
+
+def test_it_offers_english(client: Client, demo_org: None) -> None:
+    response = client.get("/report/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+
+
+def test_it_files_a_report_and_shows_the_receipt_once(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form(area="379901001002"))
+    assert response.status_code == 201
+    receipt = re.search(r'id="receipt">([\d ]{19})<', response.content.decode())
+    assert receipt
+    assert Report.objects.count() == 1
+    assert response["Cache-Control"] == "no-store"
+    assert "Content-Security-Policy" in response and "'unsafe-inline'" not in response["Content-Security-Policy"]
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_it_answers_bad_input_with_a_chinese_form_error_and_stores_nothing(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form(body="短", mobile="123", id_number="110101199003077652"))
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "至少 10 个字" in text and "手机号码" in text and "校验位" in text
+    assert not Report.objects.exists()
+
+
+def test_it_refuses_a_reused_form_token(client: Client, demo_org: None) -> None:
+    data = _form()
+    assert client.post("/report/", data).status_code == 201
+    response = client.post("/report/", data)
+    assert response.status_code == 400 and "已经提交过" in response.content.decode()
+    assert Report.objects.count() == 1
+
+
+def test_it_refuses_a_missing_form_token(client: Client, demo_org: None) -> None:
+    data = _form()
+    data["form_token"] = "forged"
+    assert client.post("/report/", data).status_code == 400
+    assert not Report.objects.exists()
+
+
+def test_a_wrong_receipt_gets_the_same_answer_as_an_unknown_one(client: Client, demo_org: None) -> None:
+    submit()
+    wrong = _lookup(client, "0000 0000 0000 0000")
+    malformed = _lookup(client, "12ab")
+    assert wrong.status_code == malformed.status_code == 404
+    message = "未找到与该查询码对应的记录"
+    assert message in wrong.content.decode() and message in malformed.content.decode()
+    assert "Cache-Control" in wrong
+
+
+def test_status_lookup_is_limited_without_client_identifiers(client: Client, demo_org: None, settings: Any) -> None:
+    settings.RECEIPT_LOOKUPS_PER_MINUTE = 2
+    codes = [_lookup(client, "1111 2222 3333 444%d" % i).status_code for i in range(4)]
+    assert 429 in codes
+
+
+def test_the_receipt_is_never_in_a_url(client: Client, demo_org: None) -> None:
+    result = submit()
+    response = _lookup(client, result.receipt or "")
+    assert response.status_code == 200
+    assert (result.receipt or "") not in response.content.decode()
+
+
+def test_status_shows_case_thread_and_accepts_a_message(client: Client, demo_org: None) -> None:
+    from intake.services import message_post
+
+    result = submit()
+    message_post(report=result.report, direction=MessageDirection.TO_REPORTER, kind=MessageKind.QUESTION,
+                 text="请补充具体楼栋号。")
+    page = _lookup(client, result.receipt or "")
+    assert "已登记" in page.content.decode() and "请补充具体楼栋号" in page.content.decode()
+    response = client.post("/status/message/", {"access": _access(page), "body": "3号楼2单元。"})
+    assert response.status_code == 200 and "留言已发送" in response.content.decode()
+    answer = Message.objects.get(direction=MessageDirection.FROM_REPORTER)
+    assert answer.kind == MessageKind.ANSWER
+
+
+def test_an_empty_message_is_refused(client: Client, demo_org: None) -> None:
+    result = submit()
+    page = _lookup(client, result.receipt or "")
+    response = client.post("/status/message/", {"access": _access(page), "body": ""})
+    assert response.status_code == 400 and "请填写内容" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_a_forged_access_token_is_refused(client: Client, demo_org: None) -> None:
+    submit()
+    response = client.post("/status/message/", {"access": "forged", "body": "你好你好你好"})
+    assert response.status_code == 403
+    assert not Message.objects.exists()
+
+
+def test_rating_and_review_only_after_closing(client: Client, demo_org: None) -> None:
+    result = submit()
+    page = _lookup(client, result.receipt or "")
+    access = _access(page)
+    assert client.post("/status/feedback/", {"access": access, "rating": "satisfied"}).status_code == 400
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=timezone.now())
+    page = _lookup(client, result.receipt or "")
+    assert "评价办理结果" in page.content.decode() and "申请复查" in page.content.decode()
+    response = client.post("/status/feedback/", {"access": _access(page), "rating": "unsatisfied", "comment": "没有解决"})
+    assert response.status_code == 200 and Feedback.objects.get().rating == "unsatisfied"
+    response = client.post("/status/review/", {"access": _access(page), "reason": "问题依旧存在，申请复查。"})
+    assert response.status_code == 200 and ReviewRequest.objects.count() == 1
+
+
+def test_review_is_refused_after_the_window(client: Client, demo_org: None, settings: Any) -> None:
+    result = submit()
+    closed = timezone.now() - timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS + 1)
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=closed)
+    page = _lookup(client, result.receipt or "")
+    response = client.post("/status/review/", {"access": _access(page), "reason": "问题依旧存在，申请复查。"})
+    assert response.status_code == 400 and not ReviewRequest.objects.exists()
+
+
+def test_no_client_identifier_reaches_the_application(client: Client, demo_org: None, caplog: Any) -> None:
+    caplog.set_level("DEBUG")
+    response = client.post("/report/", _form(), REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT="CanaryAgent/1.0",
+                           HTTP_X_FORWARDED_FOR="198.51.100.9")
+    assert response.status_code == 201
+    assert "203.0.113.77" not in caplog.text and "CanaryAgent" not in caplog.text and "198.51.100.9" not in caplog.text

@@ -1,0 +1,22 @@
+"""Test settings: the project settings, with the environment a test run needs.
+
+Only environment defaults are set here (fixed test keys, a test var dir, a cache prefix
+per run); everything else is config.settings exactly as production reads it.
+"""
+
+import base64
+import os
+from pathlib import Path
+
+_BASE = Path(__file__).resolve().parent.parent
+os.environ["QINGFENG_TESTING"] = "1"
+os.environ.setdefault("QINGFENG_VAR_DIR", str(_BASE / "var" / "test"))
+os.environ.setdefault(
+    "QINGFENG_KEYS",
+    "t2:" + base64.b64encode(b"\x02" * 32).decode() + ",t1:" + base64.b64encode(b"\x01" * 32).decode(),
+)
+os.environ.setdefault("QINGFENG_RECEIPT_PEPPER", base64.b64encode(b"\x07" * 32).decode())
+os.environ.setdefault("QINGFENG_CACHE_PREFIX", f"qftest{os.getpid()}")
+os.environ.setdefault("QINGFENG_RECEIPT_HASH_MEMORY_KIB", "8192")
+
+from config.settings import *  # noqa: E402, F403
