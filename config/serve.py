@@ -19,6 +19,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def commands(host: str, port: int, web_workers: int, worker_concurrency: int) -> dict[str, list[str]]:
     bin_dir = Path(sys.executable).parent
+    prefix = os.environ.get("QINGFENG_QUEUE_PREFIX", "")
+    queues = f"{prefix}triage,{prefix}default"
     return {
         "web": [
             str(bin_dir / "gunicorn"), "config.wsgi:application",
@@ -32,7 +34,7 @@ def commands(host: str, port: int, web_workers: int, worker_concurrency: int) ->
         ],
         "worker": [
             sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-Q", "triage,default", "--concurrency", str(worker_concurrency),
+            "-Q", queues, "--concurrency", str(worker_concurrency),
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"worker-{os.getpid()}@%h",
         ],
         "beat": [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],

@@ -161,8 +161,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"triage.*": {"queue": "triage"}}
+# A prefix keeps separate deployments (or concurrent test runs) on one Redis apart.
+QUEUE_PREFIX = os.environ.get("QINGFENG_QUEUE_PREFIX", "")
+TRIAGE_QUEUE = f"{QUEUE_PREFIX}triage"
+CELERY_TASK_DEFAULT_QUEUE = f"{QUEUE_PREFIX}default"
+CELERY_TASK_ROUTES = {"triage.*": {"queue": TRIAGE_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a citizen's request when the broker is down: the report is
 # already committed and the sweeper re-queues it later.
@@ -324,7 +327,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-untriaged-reports": {
         "task": "triage.tasks.sweep_received",
         "schedule": float(TRIAGE_SWEEP_INTERVAL_SECONDS),
-        "options": {"queue": "triage", "expires": TRIAGE_SWEEP_INTERVAL_SECONDS},
+        "options": {"queue": TRIAGE_QUEUE, "expires": TRIAGE_SWEEP_INTERVAL_SECONDS},
     },
     "beat-heartbeat": {
         "task": "qingfeng.beat_heartbeat",

@@ -76,7 +76,7 @@ def sanitize_upload(*, name: str, data: bytes) -> CleanFile:
         extension, clean = detected, _sanitize_mp3(payload)
     elif detected == "wav":
         extension, clean = detected, _sanitize_wav(payload)
-    else:
+    else:  # "amr"
         extension, clean = detected, _sanitize_amr(payload)
     mime, kind = _FORMATS[extension]
     return CleanFile(
@@ -327,14 +327,19 @@ _REL_NS: Final = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CONTENT_TYPES_PART: Final = "[Content_Types].xml"
 _ROOT_RELS_PART: Final = "_rels/.rels"
 _MAIN_CONTENT_TYPES: Final[dict[str, str]] = {
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": ("docx"),
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml": ("xlsx"),
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": ("pptx"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": "pptx",
 }
 _CORE_CT: Final = "application/vnd.openxmlformats-package.core-properties+xml"
 _APP_CT: Final = "application/vnd.openxmlformats-officedocument.extended-properties+xml"
 _CUSTOM_CT: Final = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
 _CUSTOM_REL_SUFFIX: Final = "/custom-properties"
+_REL_SUFFIX_TO_CT: Final[dict[str, str]] = {
+    "/core-properties": _CORE_CT,
+    "/extended-properties": _APP_CT,
+    _CUSTOM_REL_SUFFIX: _CUSTOM_CT,
+}
 _ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
 _READ_CHUNK: Final = 64 * 1024
 
@@ -392,10 +397,7 @@ def _sanitize_ooxml(data: bytes) -> tuple[str, bytes]:
                 members[info.filename] = content
     except AttachmentRejected:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise AttachmentRejected(MSG_OFFICE_CORRUPT) from exc
-    except (RuntimeError, NotImplementedError, ValueError) as exc:
-        # Encrypted or unsupported compression methods.
+    except Exception as exc:  # zipfile/zlib raise many types on malformed input.
         raise AttachmentRejected(MSG_OFFICE_CORRUPT) from exc
 
     layout = _package_layout(members)
@@ -489,6 +491,16 @@ def _package_layout(members: dict[str, bytes]) -> _PackageLayout:
         raise AttachmentRejected(MSG_UNSUPPORTED)
     if any(name.endswith("vbaproject.bin") for name in by_folded):
         raise AttachmentRejected(MSG_OFFICE_MACRO)
+    # Metadata parts may also live at non-default paths named only in _rels/.rels.
+    rels_name = by_folded.get(_ROOT_RELS_PART)
+    if rels_name is not None:
+        for rel in _parse_package_xml(members[rels_name]).iter(f"{{{_REL_NS}}}Relationship"):
+            rel_type = (rel.get("Type") or "").strip()
+            if rel.get("TargetMode") == "External":
+                continue
+            for suffix, content_type in _REL_SUFFIX_TO_CT.items():
+                if rel_type.endswith(suffix):
+                    parts_by_type[content_type].add(_part_key(rel.get("Target") or ""))
 
     core = parts_by_type[_CORE_CT] | {"docprops/core.xml"}
     app = parts_by_type[_APP_CT] | {"docprops/app.xml"}

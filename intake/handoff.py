@@ -30,12 +30,16 @@ def queue_triage(report_id: uuid.UUID | str) -> bool:
     Called after commit: the report is safe in the database, and the sweeper re-queues
     it later if this publish fails.
     """
+    from django.conf import settings
+
     from config.celery import app
 
     try:
-        app.send_task(TRIAGE_TASK, args=[str(report_id)], queue="triage", retry=False)
-    except Exception:  # noqa: BLE001 - any broker failure only delays triage
-        logger.warning("Broker unavailable; report %s will be re-queued by the sweeper.", report_id)
+        app.send_task(TRIAGE_TASK, args=[str(report_id)], queue=settings.TRIAGE_QUEUE, retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker failure only delays triage
+        logger.warning(
+            "Broker unavailable (%s); report %s will be re-queued by the sweeper.", type(exc).__name__, report_id
+        )
         return False
     return True
 

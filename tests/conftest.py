@@ -117,8 +117,11 @@ def log_dir(output_dir: Path) -> Path:
 
 
 def start_worker(log_dir: Path, *, name: str = "worker", concurrency: int = 1) -> Process:
+    from django.conf import settings
+
     cmd = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "triage,default",
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "-Q", f"{settings.TRIAGE_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}",
         "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         "-n", f"{name}-{os.getpid()}-{time.time_ns()}@%h",
     ]
@@ -137,10 +140,12 @@ def start_worker(log_dir: Path, *, name: str = "worker", concurrency: int = 1) -
 @pytest.fixture
 def celery_worker(transactional_db: Any, log_dir: Path) -> Iterator[Process]:
     """A real Celery worker process on the configured broker and the test database."""
+    from django.conf import settings
+
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        for queue in ("triage", "default"):
+        for queue in (settings.TRIAGE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE):
             try:
                 conn.default_channel.queue_purge(queue)
             except Exception:  # noqa: BLE001, S110 - the queue may not exist yet

@@ -504,6 +504,36 @@ def test_it_detects_xlsx_and_pptx_by_main_part(main_part: str, main_type: str, e
     assert CANARY_BYTES not in b"".join(unpacked(clean.data).values())
 
 
+def test_it_blanks_people_and_local_paths_inside_xlsx_parts() -> None:
+    main_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    base = unpacked(make_ooxml("xl/workbook.xml", main_type))
+    base["xl/workbook.xml"] = (
+        '<workbook xmlns:x15ac="http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac">'
+        f'<x15ac:absPath url="C:\\Users\\{CANARY}\\Desktop\\"/></workbook>'
+    ).encode()
+    base["xl/comments1.xml"] = f"<comments><authors><author>{CANARY}</author></authors></comments>".encode()
+    base["xl/persons/person.xml"] = (
+        f'<personList><person displayName="{CANARY}" id="{{1}}" userId="{CANARY}@example.com" providerId="AD"/></personList>'
+    ).encode()
+
+    clean = sanitize_upload(name="sheet.xlsx", data=build_zip(dict(base)))
+
+    parts = unpacked(clean.data)
+    assert clean.extension == "xlsx"
+    for name, content in parts.items():
+        assert CANARY_BYTES not in content, name
+    assert b"<authors><author></author></authors>" in parts["xl/comments1.xml"]
+    assert b'providerId="AD"' in parts["xl/persons/person.xml"]
+
+
+def test_it_rejects_office_zip_with_path_traversal_entries() -> None:
+    main_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+    entries: dict[str, bytes | str] = dict(unpacked(make_ooxml("word/document.xml", main_type)))
+    entries["../../evil.sh"] = "#!/bin/sh"
+
+    assert_rejected_in_chinese("trick.docx", build_zip(entries))
+
+
 def test_it_rejects_plain_zip() -> None:
     archive = build_zip({"readme.txt": "hello", "photo.jpg": make_jpeg_with_gps()})
 
