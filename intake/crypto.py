@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+Blob = bytes | memoryview  # what a BinaryField gives back
+
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -135,7 +137,7 @@ def wrap_data_key(data_key: bytes, *, owner: str) -> tuple[str, bytes]:
     return ring.primary_id, _VERSION + nonce + sealed
 
 
-def unwrap_data_key(wrapped: bytes, *, key_id: str, owner: str) -> bytes:
+def unwrap_data_key(wrapped: Blob, *, key_id: str, owner: str) -> bytes:
     ring = keyring()
     kek = ring.keys.get(key_id)
     if kek is None:
@@ -162,7 +164,7 @@ def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise DecryptionError("Ciphertext failed authentication.") from exc
 
 
-def open_sealed(data_key: bytes, blob: bytes, *, aad: bytes) -> bytes:
+def open_sealed(data_key: bytes, blob: Blob, *, aad: bytes) -> bytes:
     return _open(data_key, bytes(blob), aad)
 
 
@@ -170,7 +172,7 @@ def seal_text(data_key: bytes, text: str, *, aad: bytes) -> bytes:
     return seal(data_key, text.encode("utf-8"), aad=aad)
 
 
-def open_text(data_key: bytes, blob: bytes, *, aad: bytes) -> str:
+def open_text(data_key: bytes, blob: Blob, *, aad: bytes) -> str:
     return open_sealed(data_key, blob, aad=aad).decode("utf-8")
 
 

@@ -40,7 +40,7 @@ class AreaChoiceField(forms.ChoiceField):
 
     @staticmethod
     def _choices_with_blank() -> list[tuple[str, str]]:
-        return [("", _("（不选择）")), *area_choices()]
+        return [("", str(_("（不选择）"))), *area_choices()]
 
 
 class ReportContentForm(forms.Form):

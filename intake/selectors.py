@@ -119,7 +119,9 @@ def attachment_open(attachment: Attachment) -> tuple[str, bytes]:
     dk = report_data_key(attachment.report)
     aad = crypto.field_aad
     name = crypto.open_text(dk, bytes(attachment.name_ct), aad=aad(table="attachment", row_id=str(attachment.pk), field="name"))
-    data = crypto.open_sealed(dk, bytes(attachment.content_ct), aad=aad(table="attachment", row_id=str(attachment.pk), field="content"))
+    data = crypto.open_sealed(
+        dk, bytes(attachment.content_ct), aad=aad(table="attachment", row_id=str(attachment.pk), field="content")
+    )
     return name, data
 
 

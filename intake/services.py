@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -248,7 +248,7 @@ def _validate(data: ReportInput) -> tuple[dict[str, Any], list[CleanFile]]:
 # --- submission -----------------------------------------------------------------------
 
 
-def report_submit(*, data: ReportInput, logged_by: AbstractBaseUser | AnonymousUser | None = None,
+def report_submit(*, data: ReportInput, logged_by: User | AnonymousUser | None = None,
                   idempotency: IdempotencyClaim | None = None) -> SubmissionResult:
     """Validate, encrypt and store a report from any channel, then hand it to triage.
 
@@ -273,7 +273,7 @@ def report_submit(*, data: ReportInput, logged_by: AbstractBaseUser | AnonymousU
         source=data.source,
         matter_type=data.matter_type,
         received_at=data.received_at or timezone.now(),
-        logged_by=logged_by if isinstance(logged_by, AbstractBaseUser) else None,
+        logged_by=logged_by if isinstance(logged_by, User) else None,
         is_named=bool(clean["identity"].get("name") or clean["identity"].get("id_number")),
         key_id=key_id,
         wrapped_key=wrapped,
@@ -409,7 +409,7 @@ def _validate_message_text(text: str, uploads: Sequence[UploadInput], *, require
 
 
 def message_post(*, report: Report, direction: str, kind: str, text: str,
-                 uploads: Sequence[UploadInput] = (), author: AbstractBaseUser | None = None,
+                 uploads: Sequence[UploadInput] = (), author: User | None = None,
                  visible_to_reporter: bool = True) -> Message:
     """Add a message to a report's thread (either side), encrypted, with attachments."""
     body, files = _validate_message_text(text, uploads)
@@ -493,7 +493,7 @@ def review_request(*, report: Report, reason: str) -> ReviewRequest:
 # --- staff access (always audited) ------------------------------------------------------
 
 
-def identity_reveal(*, report: Report, user: AbstractBaseUser, reason: str) -> dict[str, Any]:
+def identity_reveal(*, report: Report, user: User, reason: str) -> dict[str, Any]:
     """Decrypt a reporter's identity for a handler: a stated reason and an audit record."""
     reason = (reason or "").strip()
     if len(reason) < 4:
@@ -511,7 +511,7 @@ def identity_reveal(*, report: Report, user: AbstractBaseUser, reason: str) -> d
     return data
 
 
-def content_view_record(*, report: Report, user: AbstractBaseUser, kind: str = AccessKind.VIEW_CONTENT,
+def content_view_record(*, report: Report, user: User, kind: str = AccessKind.VIEW_CONTENT,
                         reason: str = "") -> None:
     AccessRecord.objects.create(report=report, user=user, kind=kind, reason=reason)
 
@@ -534,11 +534,15 @@ def rotate_keys(*, batch_size: int = 500, progress: RotationProgress | None = No
     """
     progress = progress or RotationProgress()
     primary = crypto.keyring().primary_id
-    for model, owner_prefix in ((Report, "report"), (ReporterIdentity, "identity")):
+    models: tuple[tuple[type[Report] | type[ReporterIdentity], str], ...] = (
+        (Report, "report"),
+        (ReporterIdentity, "identity"),
+    )
+    for model, owner_prefix in models:
         while True:
             with transaction.atomic():
-                rows = list(
-                    model.objects.select_for_update(skip_locked=True)  # type: ignore[attr-defined]
+                rows: list[Report | ReporterIdentity] = list(
+                    model.objects.select_for_update(skip_locked=True)
                     .exclude(key_id=primary)
                     .order_by("pk")
                     .only("pk", "key_id", "wrapped_key")[:batch_size]

@@ -6,6 +6,7 @@ at reachable PostgreSQL and Redis servers: it never silently falls back or skips
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -146,10 +147,8 @@ def celery_worker(transactional_db: Any, log_dir: Path) -> Iterator[Process]:
 
     with app.connection_for_write() as conn:
         for queue in (settings.TRIAGE_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE):
-            try:
+            with contextlib.suppress(Exception):  # the queue may not exist yet
                 conn.default_channel.queue_purge(queue)
-            except Exception:  # noqa: BLE001, S110 - the queue may not exist yet
-                pass
     worker = start_worker(log_dir)
     yield worker
     worker.stop()

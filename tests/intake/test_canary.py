@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import subprocess
 import threading
@@ -65,14 +66,12 @@ class RedisMonitor:
         try:
             for item in self._monitor.listen():
                 self.lines.append(str(item.get("command", "")))
-        except Exception:  # noqa: BLE001, S110 - the monitor connection closes at stop()
+        except Exception:  # noqa: S110 - the monitor connection closes at stop()
             pass
 
     def stop(self) -> str:
-        try:
+        with contextlib.suppress(Exception):
             self._monitor.connection.disconnect()
-        except Exception:  # noqa: BLE001, S110
-            pass
         self._thread.join(timeout=5)
         return "\n".join(self.lines)
 

@@ -94,7 +94,7 @@ def test_a_wrong_receipt_gets_the_same_answer_as_an_unknown_one(client: Client, 
 
 def test_status_lookup_is_limited_without_client_identifiers(client: Client, demo_org: None, settings: Any) -> None:
     settings.RECEIPT_LOOKUPS_PER_MINUTE = 2
-    codes = [_lookup(client, "1111 2222 3333 444%d" % i).status_code for i in range(4)]
+    codes = [_lookup(client, f"1111 2222 3333 444{i}").status_code for i in range(4)]
     assert 429 in codes
 
 

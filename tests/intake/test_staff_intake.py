@@ -1,0 +1,71 @@
+"""Tests for the staff intake desk: letters, visits and calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from intake.models import Report
+from tests.factories import SAMPLE_BODY, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def desk(clerk: Any) -> Client:
+    client = Client()
+    client.force_login(clerk)
+    return client
+
+
+def test_it_requires_login(client: Client, demo_org: None) -> None:
+    response = client.get("/staff/intake/letter/")
+    assert response.status_code == 302 and "/staff/login/" in response["Location"]
+
+
+def test_it_refuses_users_without_the_role(client: Client, demo_org: None, django_user_model: Any) -> None:
+    client.force_login(django_user_model.objects.create_user("nobody", password="x-password-123"))
+    assert client.get("/staff/intake/visit/").status_code == 403
+    assert client.post("/staff/intake/visit/", {"body": SAMPLE_BODY, "visitor_count": 1}).status_code == 403
+    assert not Report.objects.exists()
+
+
+def test_it_logs_a_letter_with_its_scan(desk: Client) -> None:
+    scan = SimpleUploadedFile("scan.png", png_bytes("寄信人"), content_type="image/png")
+    response = desk.post("/staff/intake/letter/", {"body": SAMPLE_BODY, "postmarked_on": "2026-11-20",
+                                                    "received_on": "2026-11-23", "attachments": [scan]})
+    assert response.status_code == 201
+    report = Report.objects.get()
+    assert report.channel == "letter" and str(report.postmarked_on) == "2026-11-20" and report.attachments.count() == 1
+    assert "打印" in response.content.decode()
+
+
+def test_it_logs_a_group_visit_with_representatives(desk: Client) -> None:
+    response = desk.post("/staff/intake/visit/", {"body": SAMPLE_BODY, "visitor_count": 12,
+                                                   "representatives": "赵一\n钱二\n孙三"})
+    assert response.status_code == 201
+    assert Report.objects.get().visitor_count == 12
+
+
+def test_it_refuses_more_than_five_representatives(desk: Client) -> None:
+    response = desk.post("/staff/intake/visit/", {"body": SAMPLE_BODY, "visitor_count": 40,
+                                                   "representatives": "\n".join("甲乙丙丁戊己")})
+    assert response.status_code == 400 and "不超过5人" in response.content.decode()
+    assert not Report.objects.exists()
+
+
+def test_it_logs_a_call_and_reads_out_the_receipt(desk: Client) -> None:
+    response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "caller_number": "13800138000",
+                                                  "call_started_at": "2026-11-24T09:30", "call_duration_seconds": 240})
+    assert response.status_code == 201 and "读出查询码" in response.content.decode()
+    report = Report.objects.get()
+    assert report.channel == "call" and report.call_duration_seconds == 240
+
+
+def test_a_call_form_with_a_bad_number_is_refused(desk: Client) -> None:
+    response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "caller_number": "call-me-maybe!"})
+    assert response.status_code == 400 and "来电号码格式不正确" in response.content.decode()
+    assert not Report.objects.exists()
