@@ -38,6 +38,9 @@ class StripClientIdentifiersMiddleware:
         return self.get_response(request)
 
 
+STAFF_PREFIXES = ("/staff/", "/admin/", "/api/docs", "/api/schema")
+
+
 class SecurityHeadersMiddleware:
     """Content-Security-Policy and cache rules that Django does not set itself."""
 
@@ -46,6 +49,9 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if not request.path.startswith(STAFF_PREFIXES):
+            # A citizen's page never tells another site (or a proxy log) where they came from.
+            response["Referrer-Policy"] = "no-referrer"
         if not request.path.startswith(("/api/docs", "/admin/")):
             response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")

@@ -281,7 +281,9 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Security headers -----------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
-SECURE_REFERRER_POLICY = "no-referrer"
+# Staff pages: same-origin, so Django's CSRF origin check works. Citizen pages send
+# no-referrer (SecurityHeadersMiddleware) and use signed single-use tokens, not CSRF.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # No inline script anywhere; styles and scripts only from this origin.

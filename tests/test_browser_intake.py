@@ -67,8 +67,9 @@ def orm(transactional_db: Any) -> Iterator[Orm]:
 
 @pytest.fixture
 def browser(transactional_db: Any) -> Iterator[Callable[[], Browser]]:
-    """Chromium, started lazily inside the test body, after every database fixture ran
-    (its event loop would otherwise block their ORM calls and the flush on teardown)."""
+    """Chromium, started lazily inside the test body: once Playwright's loop runs on this
+    thread Django refuses ORM calls here, so database fixtures must have run already, and
+    the browser stops before the flush on teardown."""
     state: dict[str, Any] = {}
 
     def launch() -> Browser:

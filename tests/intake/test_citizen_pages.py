@@ -163,3 +163,19 @@ def test_no_client_identifier_reaches_the_application(client: Client, demo_org: 
                            HTTP_X_FORWARDED_FOR="198.51.100.9")
     assert response.status_code == 201
     assert "203.0.113.77" not in caplog.text and "CanaryAgent" not in caplog.text and "198.51.100.9" not in caplog.text
+
+
+def test_citizen_forms_work_from_a_browser_that_sends_no_referrer(demo_org: None) -> None:
+    # Browsers send "Origin: null" under Referrer-Policy: no-referrer; the signed form
+    # token, not Django's CSRF check, protects these anonymous forms.
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post("/report/", _form(), HTTP_ORIGIN="null")
+    assert response.status_code == 201
+    assert browser.cookies.get("csrftoken") is None
+
+
+def test_staff_pages_keep_csrf_and_a_same_origin_referrer(demo_org: None) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.get("/staff/login/")["Referrer-Policy"] == "same-origin"
+    response = browser.post("/staff/login/", {"username": "x", "password": "y"}, HTTP_ORIGIN="null")
+    assert response.status_code == 403
