@@ -450,6 +450,8 @@ def run_level(endpoint: str, clients: int, *, port: int, factory: ReportFactory,
         "other": max(0.0, busy - web - worker - client_cpu - db) / n * 1000,
         "busy%": 100 * busy / max(1e-9, after.total - before.total),
     }
+    server_ms = result.cpu["web"] + result.cpu["worker"] + result.cpu["postgres"]
+    result.cpu["ceiling"] = (os.cpu_count() or 1) * 1000 / server_ms if result.completed_in_window else 0.0
     return result
 
 
@@ -793,11 +795,13 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("CPU per successful submission (ms; web = gunicorn master+workers, worker = Celery, client = this load")
     print("generator, postgres = backends of the bench database, other = everything else on the machine: Redis,")
-    print("kernel, and other users' processes; busy = machine CPU use during the window)")
+    print("kernel, and other users' processes; busy = machine CPU use during the window; ceiling = cores x 1000 /")
+    print("(web + worker + postgres): submissions/s this host could reach if CPU-bound with nothing else on it)")
     print(table(
-        ["endpoint", "clients", "web", "worker", "client", "postgres", "other", "busy %"],
+        ["endpoint", "clients", "web", "worker", "client", "postgres", "other", "busy %", "ceiling/s"],
         [[r.endpoint, str(r.clients), f"{r.cpu['web']:.1f}", f"{r.cpu['worker']:.1f}", f"{r.cpu['client']:.1f}",
-          f"{r.cpu['postgres']:.1f}", f"{r.cpu['other']:.1f}", f"{r.cpu['busy%']:.0f}"] for r in results],
+          f"{r.cpu['postgres']:.1f}", f"{r.cpu['other']:.1f}", f"{r.cpu['busy%']:.0f}", f"{r.cpu['ceiling']:.0f}"]
+         for r in results],
     ))
     if split is not None:
         per = split.total / split.calls * 1000

@@ -45,6 +45,7 @@ def test_it_shows_the_form_in_chinese(client: Client, demo_org: None) -> None:
 def test_it_offers_english(client: Client, demo_org: None) -> None:
     response = client.get("/report/", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
+    assert "Submit a report" in response.content.decode()
 
 
 def test_it_files_a_report_and_shows_the_receipt_once(client: Client, demo_org: None) -> None:
