@@ -9,7 +9,7 @@ What it measures
    concurrency level N client threads submit realistic Chinese reports for a fixed time
    after a short warm-up, to
      - the web form `/report/`: every submission needs a fresh GET first (the hidden
-       `form_token` is single-use and the CSRF cookie/token come from that page), then a
+       `form_token` is single-use; a CSRF cookie/token too, if the page sets them), then a
        multipart POST. Only the POST is timed, but the GET's cost stays in the throughput;
      - the JSON API `POST /api/v1/reports/`.
    Reported per level: successful 201s per second, p50/p95 latency, errors, and the CPU
@@ -184,9 +184,10 @@ class ReportFactory:
 
 
 class SubmitError(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, detail: bytes = b"") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", detail.decode("utf-8", "replace"))).strip()[:300]
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None,
@@ -220,25 +221,30 @@ def _multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
 
 
 def submit_form(port: int, report: Report) -> float:
-    """GET /report/ (untimed), then the multipart POST; returns the POST's latency."""
+    """GET /report/ (untimed), then the multipart POST; returns the POST's latency.
+
+    The page's single-use `form_token` is required; a CSRF token and cookie are sent back
+    only if the page hands them out (the view may be CSRF-exempt).
+    """
     status, headers, page = _request(port, "GET", "/report/")
     if status != 200:
-        raise SubmitError(f"GET {status}")
-    cookies = SimpleCookie()
-    for item in headers.get_all("Set-Cookie") or []:
-        cookies.load(item)
+        raise SubmitError(f"GET {status}", page)
     html = page.decode("utf-8", "replace")
-    tokens: dict[str, str] = {}
-    for name, pattern in _HIDDEN.items():
-        match = pattern.search(html)
-        if match is None:
-            raise SubmitError("GET without tokens")
-        tokens[name] = match.group(1)
-    if "csrftoken" not in cookies:
-        raise SubmitError("GET without CSRF cookie")
-    fields = [
-        ("csrfmiddlewaretoken", tokens["csrfmiddlewaretoken"]),
-        ("form_token", tokens["form_token"]),
+    form_token = _HIDDEN["form_token"].search(html)
+    if form_token is None:
+        raise SubmitError("GET without form_token", page)
+    fields = [("form_token", form_token.group(1))]
+    post_headers: dict[str, str] = {}
+    csrf_field = _HIDDEN["csrfmiddlewaretoken"].search(html)
+    if csrf_field is not None:
+        cookies = SimpleCookie()
+        for item in headers.get_all("Set-Cookie") or []:
+            cookies.load(item)
+        if "csrftoken" not in cookies:
+            raise SubmitError("GET without CSRF cookie")
+        fields.append(("csrfmiddlewaretoken", csrf_field.group(1)))
+        post_headers["Cookie"] = f"csrftoken={cookies['csrftoken'].value}"
+    fields += [
         ("matter_type", report.matter_type),
         ("title", report.title),
         ("body", report.body),
@@ -252,13 +258,10 @@ def submit_form(port: int, report: Report) -> float:
     ]
     body, content_type = _multipart(fields)
     started = time.perf_counter()
-    status, _headers, _page = _request(
-        port, "POST", "/report/", body,
-        {"Content-Type": content_type, "Cookie": f"csrftoken={cookies['csrftoken'].value}"},
-    )
+    status, _headers, reply = _request(port, "POST", "/report/", body, {"Content-Type": content_type, **post_headers})
     latency = time.perf_counter() - started
     if status != 201:
-        raise SubmitError(f"POST {status}")
+        raise SubmitError(f"POST {status}", reply)
     return latency
 
 
@@ -279,7 +282,7 @@ def submit_api(port: int, report: Report) -> float:
     status, _headers, reply = _request(port, "POST", "/api/v1/reports/", body, {"Content-Type": "application/json"})
     latency = time.perf_counter() - started
     if status != 201:
-        raise SubmitError(f"POST {status}")
+        raise SubmitError(f"POST {status}", reply)
     if b'"receipt"' not in reply:
         raise SubmitError("201 without receipt")
     return latency
@@ -387,6 +390,7 @@ class LevelResult:
     latencies: list[float] = field(default_factory=list)
     completed_in_window: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    first_error: str = ""
     cpu: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -416,6 +420,8 @@ def run_level(endpoint: str, clients: int, *, port: int, factory: ReportFactory,
                 reason = ""
             except SubmitError as exc:
                 latency, reason = 0.0, exc.reason
+                if not result.first_error:
+                    result.first_error = f"{exc.reason}: {exc.detail}"
             except Exception as exc:
                 latency, reason = 0.0, type(exc).__name__
             finished = time.perf_counter()
@@ -763,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
                     errs = ", ".join(f"{k} x{v}" for k, v in r.errors.most_common(3))
                     print(f"  {endpoint:4} {clients:3} clients: {r.rate:6.1f}/s  p95 {r.percentile(0.95):7.0f} ms"
                           f"{'  errors: ' + errs if errs else ''}", flush=True)
+                    if r.first_error:
+                        print(f"       first error: {r.first_error}", flush=True)
             split = cost_split(factory, args.calls)
             deadline = time.time() + 20
             while (backlog := queue_length(args.redis_url, "triage")) and time.time() < deadline:
@@ -790,7 +798,8 @@ def main(argv: list[str] | None = None) -> int:
         [[r.endpoint, str(r.clients), f"{r.rate:.1f}", f"{r.percentile(0.5):.0f}", f"{r.percentile(0.95):.0f}",
           str(sum(r.errors.values()))] for r in results],
     ))
-    print("  form = GET /report/ then multipart POST (each form_token is single-use, so every submission needs the GET);")
+    print("  form = GET /report/ then multipart POST (each form_token is single-use, so every submission needs the GET;")
+    print("         only the POST is timed, the GET's server cost is in the throughput);")
     print("  api  = POST /api/v1/reports/ JSON.")
     print()
     print("CPU per successful submission (ms; web = gunicorn master+workers, worker = Celery, client = this load")

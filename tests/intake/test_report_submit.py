@@ -97,3 +97,23 @@ def test_a_retried_submission_with_the_same_idempotency_key_creates_one_report(d
     with pytest.raises(IdempotencyConflict):
         report_submit(data=data, idempotency=IdempotencyClaim(scope="anonymous", key="retry-key-0001", fingerprint="0" * 64))
     assert (first.receipt or "") not in bytes(IdempotencyRecord.objects.get().response_ct).decode("latin-1")
+
+
+def test_a_stored_image_has_no_gps_exif(demo_org: None) -> None:
+    import io
+
+    from PIL import Image
+
+    from intake.selectors import attachment_open
+
+    exif = Image.Exif()
+    exif[0x013B] = "Photographer Name"  # Artist
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (36.0, 40.0, 1.0), "E", (117.0, 0.0, 5.0)
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 120, 30)).save(buf, "JPEG", exif=exif.tobytes())
+    report = submit(attachments=[("IMG_0001.jpg", buf.getvalue())]).report
+    name, data = attachment_open(Attachment.objects.get(report=report))
+    stored = Image.open(io.BytesIO(data))
+    assert not stored.getexif().get_ifd(0x8825)
+    assert b"Photographer" not in data and name.endswith(".jpg")
