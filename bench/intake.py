@@ -755,7 +755,12 @@ def main(argv: list[str] | None = None) -> int:
         import django
 
         django.setup()
+        from django.conf import settings
+
         from intake.models import Area, MatterType
+
+        print(f"receipt hash: Argon2id, {settings.RECEIPT_HASH_MEMORY_KIB} KiB, time cost {settings.RECEIPT_HASH_TIME_COST}; "
+              f"settings profile: {settings.ENVIRONMENT}, DEBUG={settings.DEBUG}", flush=True)
 
         factory = ReportFactory(messages, list(MatterType.values), list(Area.objects.values_list("code", flat=True)))
         with stack(env, work_dir) as (port, web, worker):
@@ -803,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  api  = POST /api/v1/reports/ JSON.")
     print()
     print("CPU per successful submission (ms; web = gunicorn master+workers, worker = Celery, client = this load")
-    print("generator, postgres = backends of the bench database, other = everything else on the machine: Redis,")
+    print("generator, postgres = live backends of the bench database, other = everything else on the machine: Redis,")
     print("kernel, and other users' processes; busy = machine CPU use during the window; ceiling = cores x 1000 /")
     print("(web + worker + postgres): submissions/s this host could reach if CPU-bound with nothing else on it)")
     print(table(
