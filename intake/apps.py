@@ -1,5 +1,7 @@
 """App configuration for intake."""
 
+from typing import Any
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -8,3 +10,16 @@ class IntakeConfig(AppConfig):
     name = "intake"
     verbose_name = _("受理")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from intake.models import Area
+
+        def forget_places(sender: Any, **kwargs: Any) -> None:
+            from intake.selectors import forget_area_choices
+
+            forget_area_choices()
+
+        post_save.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_save")
+        post_delete.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_delete")

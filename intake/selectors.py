@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.cache import cache
+
 from intake import crypto
 from intake.models import Area, Attachment, Message, Report
 from intake.services import report_data_key
@@ -125,7 +127,25 @@ def attachment_open(attachment: Attachment) -> tuple[str, bytes]:
     return name, data
 
 
+_AREA_CHOICES_KEY = "intake:area-choices:v1"
+AREA_CACHE_SECONDS = 300
+
+
 def area_choices() -> list[tuple[str, str]]:
-    """All places for a select, indented by level."""
-    rows = Area.objects.order_by("code").values_list("code", "full_name", "level")
-    return [(code, ("\u3000" * (level - 1)) + full_name) for code, full_name, level in rows]
+    """All places for a select, indented by level; cached, forgotten when a place changes."""
+    choices: list[tuple[str, str]] | None = cache.get(_AREA_CHOICES_KEY)
+    if choices is None:
+        rows = Area.objects.order_by("code").values_list("code", "full_name", "level")
+        choices = [(code, ("\u3000" * (level - 1)) + full_name) for code, full_name, level in rows]
+        cache.set(_AREA_CHOICES_KEY, choices, AREA_CACHE_SECONDS)
+    return choices
+
+
+def forget_area_choices() -> None:
+    """Drop the cached place list and the cached blank citizen form that shows it."""
+    from django.conf import settings
+    from django.core.cache.utils import make_template_fragment_key
+
+    keys = [_AREA_CHOICES_KEY]
+    keys += [make_template_fragment_key("citizen_report_form", [code]) for code, _name in settings.LANGUAGES]
+    cache.delete_many(keys)

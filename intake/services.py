@@ -288,7 +288,11 @@ def report_submit(*, data: ReportInput, logged_by: User | AnonymousUser | None =
         call_started_at=data.call_started_at if data.channel == Channel.CALL else None,
         call_duration_seconds=data.call_duration_seconds if data.channel == Channel.CALL else None,
     )
-    report.full_clean(exclude=["wrapped_key", "body_ct", "receipt_hash", "key_id"])
+    # Field checks only: the primary key is a fresh UUID and the database enforces the
+    # constraints, so the uniqueness/constraint queries would be pure overhead.
+    report.full_clean(
+        exclude=["wrapped_key", "body_ct", "receipt_hash", "key_id"], validate_unique=False, validate_constraints=False
+    )
     try:
         with transaction.atomic():
             report.save(force_insert=True)

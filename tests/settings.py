@@ -17,7 +17,6 @@ os.environ.setdefault(
 )
 os.environ.setdefault("QINGFENG_RECEIPT_PEPPER", base64.b64encode(b"\x07" * 32).decode())
 os.environ.setdefault("QINGFENG_CACHE_PREFIX", f"qftest{os.getpid()}")
-os.environ.setdefault("QINGFENG_RECEIPT_HASH_MEMORY_KIB", "8192")
 # Queues of their own: a concurrent run's worker on the same Redis never takes our tasks.
 os.environ.setdefault("QINGFENG_QUEUE_PREFIX", f"test{os.getpid()}-")
 

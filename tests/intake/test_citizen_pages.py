@@ -180,3 +180,13 @@ def test_staff_pages_keep_csrf_and_a_same_origin_referrer(demo_org: None) -> Non
     assert browser.get("/staff/login/")["Referrer-Policy"] == "same-origin"
     response = browser.post("/staff/login/", {"username": "x", "password": "y"}, HTTP_ORIGIN="null")
     assert response.status_code == 403
+
+
+def test_the_cached_form_shows_a_renamed_place(client: Client, demo_org: None) -> None:
+    from intake.models import Area
+
+    assert "望江社区" in client.get("/report/").content.decode()
+    area = Area.objects.get(code="379902001002")
+    area.name = "望江新村社区"
+    area.save()
+    assert "望江新村社区" in client.get("/report/").content.decode()
