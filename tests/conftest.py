@@ -179,10 +179,12 @@ def live_server_url(transactional_db: Any, log_dir: Path) -> Iterator[str]:
 
 @pytest.fixture
 def demo_org(db: Any) -> None:
-    from triage.demo import seed_organisation, seed_roles
+    from triage.demo import seed_organisation, seed_roles, seed_route_rules, seed_triage_defaults
 
     seed_organisation()
     seed_roles()
+    seed_triage_defaults()
+    seed_route_rules()
 
 
 @pytest.fixture
@@ -205,3 +207,31 @@ def wait_for(predicate: Any, *, timeout: float = 30, interval: float = 0.2) -> b
             return True
         time.sleep(interval)
     return False
+
+
+TRAINING_ROWS = 2400  # enough for a useful model in tests, quick to train
+
+
+@pytest.fixture(scope="session")
+def classifier_artifact() -> bytes:
+    """A classifier trained once per test session on part of the shared labelled data."""
+    from django.conf import settings
+
+    from triage import classifier as clf
+    from triage.training import read_csv
+
+    examples = read_csv(settings.TRAINING_CSV, text_column="text", label_column="label", where={"split": "train"})
+    examples = examples[:: max(1, len(examples) // TRAINING_ROWS)]  # every k-th row: all categories
+    return clf.fit([e.text for e in examples], [e.label for e in examples]).dumps()
+
+
+@pytest.fixture
+def active_classifier(db: Any, classifier_artifact: bytes) -> Any:
+    from triage.decide import forget_caches
+    from triage.models import ClassifierModel
+
+    model = ClassifierModel.objects.create(version="test-model", is_active=True, metrics={"macro_f1": 0.9},
+                                           data_hash="0" * 64, artifact=classifier_artifact)
+    forget_caches()
+    yield model
+    forget_caches()

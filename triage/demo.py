@@ -131,6 +131,40 @@ def seed_organisation() -> None:
 
 
 @transaction.atomic
+def seed_triage_defaults() -> None:
+    """Default categories and term rules (the same data migration 0003 loads)."""
+    from triage.defaults import CATEGORIES, MATTER_TERMS, URGENCY_TERMS, VIOLATION_TERMS
+    from triage.models import Category, RuleKind, TermRule
+
+    for name, suffix in CATEGORIES:
+        Category.objects.get_or_create(name=name, defaults={"department_suffix": suffix})
+    if TermRule.objects.exclude(kind=RuleKind.ROUTE).exists():
+        return
+    rows = [TermRule(kind=RuleKind.MATTER, label=label, term=term, weight=weight) for label, term, weight in MATTER_TERMS]
+    rows += [TermRule(kind=RuleKind.VIOLATION, label=label, term=term, weight=weight) for label, term, weight in VIOLATION_TERMS]
+    rows += [TermRule(kind=RuleKind.URGENCY, label="urgent", term=term) for term in URGENCY_TERMS]
+    TermRule.objects.bulk_create(rows)
+
+
+DEMO_ROUTE_RULES = [
+    # Village affairs go to the village committee of the reported place (level 4).
+    ("村务公开", "place_government", None),
+    ("村集体", "place_government", None),
+    # Street lighting and community matters to the street office (level 3).
+    ("路灯", "place_government", None),
+]
+
+
+@transaction.atomic
+def seed_route_rules() -> None:
+    from triage.models import RuleKind, TermRule
+
+    for term, label, department_code in DEMO_ROUTE_RULES:
+        department = Department.objects.get(code=department_code) if department_code else None
+        TermRule.objects.get_or_create(kind=RuleKind.ROUTE, term=term, defaults={"label": label, "department": department})
+
+
+@transaction.atomic
 def seed_roles() -> dict[str, Group]:
     groups = {}
     for role in ROLES:

@@ -82,6 +82,23 @@ class CaseStatus(models.TextChoices):
 CLOSED_STATES = frozenset({CaseStatus.NOT_ACCEPTED, CaseStatus.CLOSED, CaseStatus.RATED, CaseStatus.ARCHIVED})
 
 
+class Category(models.Model):
+    """A first-level category (城乡建设, 劳动和社会保障, …) and the functional department
+    that normally handles it at each level (by department code suffix, e.g. "zj")."""
+
+    name = models.CharField(_("名称"), max_length=40, unique=True)
+    department_suffix = models.CharField(_("对口部门编码后缀"), max_length=20, blank=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("类别")
+        verbose_name_plural = _("类别")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Case(models.Model):
     """The handling of one report. Everything here may be stored in the clear."""
 
@@ -95,6 +112,27 @@ class Case(models.Model):
     triaged_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(_("办理期限"), null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # What triage decided, and why (no report text: only model and rule terms).
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("类别")
+    )
+    matter_type = models.CharField(_("事项类型"), max_length=16, blank=True)
+    violation = models.CharField(_("违纪类型"), max_length=30, blank=True)
+    urgent = models.BooleanField(_("紧急"), default=False, db_index=True)
+    confidence = models.FloatField(_("置信度"), null=True, blank=True)
+    triage_explanation = models.JSONField(_("分流依据"), default=dict, blank=True)
+    model_version = models.CharField(max_length=40, blank=True)
+    queue_reason = models.CharField(_("转人工原因"), max_length=40, blank=True)
+    # SimHash of the report's tokens (a number, no text), split in four 16-bit bands so
+    # near-duplicates are found with indexed equality look-ups.
+    fingerprint = models.BigIntegerField(null=True, blank=True)
+    fp_band0 = models.IntegerField(null=True, blank=True, db_index=True)
+    fp_band1 = models.IntegerField(null=True, blank=True, db_index=True)
+    fp_band2 = models.IntegerField(null=True, blank=True, db_index=True)
+    fp_band3 = models.IntegerField(null=True, blank=True, db_index=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates", verbose_name=_("重复于")
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -110,3 +148,78 @@ class Case(models.Model):
         """Case number read to citizens and staff: QF + year + sequence."""
         year = timezone.localtime(self.created_at).year
         return f"QF{year}{self.pk:08d}"
+
+
+class ClassifierModel(models.Model):
+    """A trained, versioned classifier with its metrics; exactly one is active."""
+
+    version = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    is_active = models.BooleanField(default=False)
+    metrics = models.JSONField(default=dict)
+    data_hash = models.CharField(max_length=64)
+    n_train = models.PositiveIntegerField(default=0)
+    n_corrections = models.PositiveIntegerField(default=0)
+    training_seconds = models.FloatField(default=0)
+    # The fitted pipeline (joblib). Kept in the database so every worker host sees it.
+    artifact = models.BinaryField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("分类模型")
+        verbose_name_plural = _("分类模型")
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model")
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class RuleKind(models.TextChoices):
+    ROUTE = "route", _("分流规则（关键词/地点→部门）")
+    MATTER = "matter", _("事项类型")
+    VIOLATION = "violation", _("违纪类型")
+    URGENCY = "urgency", _("紧急")
+
+
+class TermRule(models.Model):
+    """Admin-editable weighted term rules: routing, type of matter, violation, urgency."""
+
+    kind = models.CharField(_("规则类型"), max_length=10, choices=RuleKind.choices)
+    term = models.CharField(_("关键词"), max_length=40)
+    label = models.CharField(_("结论"), max_length=40, blank=True, help_text=_("事项类型、违纪类型或类别名称"))
+    weight = models.FloatField(_("权重"), default=1.0)
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("部门")
+    )
+    area = models.ForeignKey(
+        Area, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("限定地点")
+    )
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["kind", "label", "term"]
+        verbose_name = _("分流规则")
+        verbose_name_plural = _("分流规则")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.term} → {self.label or self.department}"
+
+
+class Correction(models.Model):
+    """A human correction of triage: used by the next training."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="corrections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    old_category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    new_category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    old_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    new_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(_("原因"), max_length=500)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("分流更正")
+        verbose_name_plural = _("分流更正")

@@ -11,7 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from intake.handoff import queue_triage
+from intake.selectors import report_content
+from triage.decide import decide
 from triage.models import Case, CaseStatus
+from triage.services import apply_decision
 
 logger = logging.getLogger(__name__)
 
@@ -26,18 +29,28 @@ logger = logging.getLogger(__name__)
     max_retries=8,
 )
 def triage_report(report_id: str) -> None:
-    """Move a received report on to triage. Until the classifier lands, every report
-    waits for a human triage officer (待分流)."""
+    """Decide category, type, urgency, place and department for a received report, link
+    near-duplicates, and route it (confident) or put it in the human queue."""
+    case = Case.objects.filter(report_id=report_id).select_related("report").first()
+    if case is None:
+        logger.warning("No case for report %s; skipping.", report_id)
+        return
+    if case.status != CaseStatus.RECEIVED:
+        return  # already triaged: a redelivery or a sweeper duplicate
+    # Decrypted in memory only; nothing of it is logged, stored or sent on.
+    content = report_content(case.report)
+    decision = decide(
+        text=f"{content.title}\n{content.body}\n{content.place_detail}",
+        chosen_matter_type=case.report.matter_type,
+        area_code=content.area_code,
+        accused=content.accused,
+    )
+    del content
     with transaction.atomic():
-        case = Case.objects.select_for_update().filter(report_id=report_id).first()
-        if case is None:
-            logger.warning("No case for report %s; skipping.", report_id)
-            return
+        case = Case.objects.select_for_update().get(pk=case.pk)
         if case.status != CaseStatus.RECEIVED:
-            return  # already triaged: a redelivery or a sweeper duplicate
-        case.status = CaseStatus.AWAITING_TRIAGE
-        case.triaged_at = timezone.now()
-        case.save(update_fields=["status", "triaged_at", "updated_at"])
+            return
+        apply_decision(case, decision)
 
 
 @shared_task(name="triage.tasks.sweep_received", acks_late=True)
@@ -53,3 +66,12 @@ def sweep_received(limit: int = 1000) -> int:
     if ids:
         logger.info("Sweeper re-queued %d of %d untriaged reports.", queued, len(ids))
     return queued
+
+
+@shared_task(name="triage.tasks.retrain_classifier", acks_late=True, time_limit=3600)
+def retrain_classifier() -> str:
+    """Weekly: train on the labelled data plus every human correction since."""
+    from triage.training import train_and_register
+
+    result = train_and_register(csv_path=settings.TRAINING_CSV)
+    return result.model.version

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from triage.demo import DEMO_PASSWORD, seed_demo_users, seed_organisation, seed_roles
+from triage.demo import DEMO_PASSWORD, seed_demo_users, seed_organisation, seed_roles, seed_route_rules, seed_triage_defaults
 
 
 class Command(BaseCommand):
@@ -18,6 +18,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         seed_organisation()
         seed_roles()
+        seed_triage_defaults()
+        seed_route_rules()
         if options["users"]:
             for username, role, department in seed_demo_users():
                 self.stdout.write(f"{username:10} {role:8} {department}  password: {DEMO_PASSWORD}")

@@ -1,0 +1,96 @@
+"""Tests for the model lifecycle: train, evaluate, activate, roll back, learn from corrections."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.factories import submit
+from triage.decide import active_model
+from triage.models import Category, ClassifierModel, Correction, Department
+from triage.services import triage_correct
+from triage.tasks import triage_report
+from triage.training import correction_examples
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path, settings: Any) -> Path:
+    import csv
+
+    with Path(settings.TRAINING_CSV).open(encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    keep = rows[:: max(1, len(rows) // 900)]
+    path = tmp_path / "small.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "text", "label", "split"])
+        writer.writeheader()
+        for row in keep:
+            writer.writerow({k: row[k] for k in ("id", "text", "label", "split")})
+    return path
+
+
+def test_train_evaluate_activate_and_roll_back(demo_org: None, small_csv: Path) -> None:
+    out = StringIO()
+    call_command("train_classifier", "--csv", str(small_csv), stdout=out)
+    first = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert first["activated"] and 0 < first["macro_f1"] <= 1
+    model = ClassifierModel.objects.get(version=first["version"])
+    assert model.metrics["per_class"] and model.data_hash and model.training_seconds > 0
+
+    out = StringIO()
+    call_command("evaluate_classifier", str(small_csv), "--text-column", "text", "--label-column", "label",
+                 "--where", "split=test", stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    result = json.loads(lines[-1])
+    assert {"macro_f1", "accuracy", "n", "per_second"} <= set(result)
+    assert any("城乡建设" in line for line in lines[:-1])
+
+    ClassifierModel.objects.create(version="older", metrics={"macro_f1": 0.5}, data_hash="x", artifact=model.artifact)
+    call_command("activate_model", "older", stdout=StringIO())
+    assert active_model() is not None and active_model()[0] == "older"  # type: ignore[index]
+    call_command("activate_model", first["version"], stdout=StringIO())
+    assert ClassifierModel.objects.filter(is_active=True).get().version == first["version"]
+
+
+def test_a_worse_model_is_kept_but_not_activated(demo_org: None, small_csv: Path) -> None:
+    ClassifierModel.objects.create(version="great", is_active=True, metrics={"macro_f1": 0.999}, data_hash="x", artifact=b"")
+    out = StringIO()
+    call_command("train_classifier", "--csv", str(small_csv), stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1])["activated"] is False
+    assert ClassifierModel.objects.get(is_active=True).version == "great"
+
+
+def test_bad_arguments_fail_with_one_line(demo_org: None, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("train_classifier", "--csv", str(tmp_path / "missing.csv"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="missing column"):
+        call_command("train_classifier", "--csv", str(bad))
+    with pytest.raises(CommandError):
+        call_command("activate_model", "nope")
+
+
+def test_corrections_are_used_by_the_next_training(demo_org: None, active_classifier: Any, django_user_model: Any,
+                                                  small_csv: Path) -> None:
+    officer = django_user_model.objects.create_user("officer", password="x-password-123")
+    report = submit(body="这件事说的是一个特别的新问题：社区养老食堂的饭菜价格。", area_code="379901001001").report
+    triage_report(str(report.pk))
+    case = report.case
+    triage_correct(case=case, user=officer, category=Category.objects.get(name="卫生计生"),
+                   department=Department.objects.get(code="379901-wj"), reason="养老食堂归卫健委")
+    assert Correction.objects.count() == 1
+    examples = correction_examples()
+    assert [(e.label, "养老食堂" in e.text) for e in examples] == [("卫生计生", True)]
+    out = StringIO()
+    call_command("train_classifier", "--csv", str(small_csv), stdout=out)
+    version = json.loads(out.getvalue().strip().splitlines()[-1])["version"]
+    assert ClassifierModel.objects.get(version=version).n_corrections == 1

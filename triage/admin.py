@@ -1,0 +1,43 @@
+"""Admin: departments, categories, routing and term rules, classifier versions."""
+
+from django.contrib import admin
+
+from triage.models import Case, Category, ClassifierModel, Correction, Department, StaffProfile, TermRule
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "code", "kind", "level", "area", "is_active")
+    list_filter = ("kind", "level", "is_active")
+    search_fields = ("name", "code")
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "department_suffix", "is_active")
+
+
+@admin.register(TermRule)
+class TermRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("kind", "term", "label", "weight", "department", "area", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("term", "label")
+
+
+@admin.register(ClassifierModel)
+class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("version", "is_active", "created_at", "n_train", "n_corrections", "training_seconds")
+    exclude = ("artifact",)
+    readonly_fields = ("version", "metrics", "data_hash", "n_train", "n_corrections", "training_seconds", "created_at")
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("__str__", "status", "department", "category", "urgent", "confidence", "created_at")
+    list_filter = ("status", "urgent", "category")
+    raw_id_fields = ("report", "duplicate_of", "department")
+    readonly_fields = ("fingerprint", "fp_band0", "fp_band1", "fp_band2", "fp_band3", "triage_explanation")
+
+
+admin.site.register(StaffProfile)
+admin.site.register(Correction)

@@ -1,0 +1,208 @@
+"""Category classifier: jieba words plus character n-grams, TF-IDF, calibrated linear SVM.
+
+Raw citizen text is normalised the way the training data was prepared (whitespace and
+masked place codes removed, digits folded, stop words and greetings dropped), so a
+message with greetings and noise looks like the cleaned board messages it learnt from.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import jieba
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+jieba.setLogLevel(logging.WARNING)
+
+_CODE = re.compile(r"[A-Za-z]+\d+")  # the dataset masks places as A1区, B3县 …
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[\s，。！？、；：“”‘’（）()《》【】\[\]<>,.!?;:'\"…\-—~·/\\|@#$%^&*+=_`]+")
+
+# Function words, greetings and sign-offs that carry no topic (the training texts had
+# them removed by their publisher; raw reports still have them).
+STOP_WORDS = frozenset(
+    (
+        "的 了 和 是 在 我 我们 你 你们 他 他们 她 它 这 那 这个 那个 这些 那些 就 也 "
+        "都 而 及 与 或 被 把 给 对 从 向 到 于 吗 呢 吧 啊 呀 哦 嗯 么 着 过 很 "
+        "还 又 再 并 但 但是 而且 因为 所以 如果 虽然 可是 只是 已经 一直 一下 一些 一个 "
+        "有 没有 不 没 会 能 要 想 让 请 请问 您好 你好 尊敬 尊敬的 领导 各位 谢谢 感谢 "
+        "非常感谢 此致 敬礼 麻烦 希望 恳请 一位 市民 本人 特此 反映 留言 您 之 其 此 该 "
+        "等 等等 啥 怎么 怎么办 什么 为什么 如何 哪里 哪些 谁 多少 几 个 为 以 上 下 中 "
+    ).split()
+)
+
+
+def normalize(text: str) -> str:
+    text = _SPACE.sub("", text or "")
+    text = _CODE.sub("某", text)
+    return _DIGITS.sub("0", text)
+
+
+_dict_lock = threading.Lock()
+_user_words: set[str] = set()
+
+
+def add_user_words(words: list[str]) -> None:
+    """Teach jieba gazetteer names and domain terms so they stay whole."""
+    with _dict_lock:
+        for word in words:
+            if word and word not in _user_words and len(word) >= 2:
+                jieba.add_word(word, freq=2000)
+                _user_words.add(word)
+
+
+def segment(text: str) -> list[str]:
+    """Precise-mode jieba tokens of normalised text, without punctuation or stop words."""
+    return [w for w in jieba.lcut(normalize(text)) if w.strip() and not _PUNCT.fullmatch(w) and w not in STOP_WORDS]
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokenizer used inside the fitted pipeline (module level so it pickles)."""
+    return segment(text)
+
+
+def content_text(text: str) -> str:
+    """The text the character n-grams see: tokens joined, stop words gone."""
+    return "".join(segment(text))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    alternatives: list[tuple[str, float]]
+    terms: list[str]
+
+
+class Classifier:
+    """A fitted pipeline plus what is needed to explain its decisions."""
+
+    def __init__(self, pipeline: Pipeline, *, min_df_for_terms: int = 5) -> None:
+        self.pipeline = pipeline
+        self.min_df_for_terms = min_df_for_terms
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(c) for c in self.pipeline.classes_]
+
+    # Input to the pipeline is a pair: (tokens, content text), computed once per report.
+    @staticmethod
+    def prepare(texts: list[str]) -> list[tuple[list[str], str]]:
+        prepared = []
+        for text in texts:
+            tokens = segment(text)
+            prepared.append((tokens, "".join(tokens)))
+        return prepared
+
+    def predict_prepared(self, prepared: list[tuple[list[str], str]]) -> list[str]:
+        return [str(x) for x in self.pipeline.predict(prepared)]
+
+    def predict(self, texts: list[str]) -> list[str]:
+        return self.predict_prepared(self.prepare(texts))
+
+    def explain(self, text: str, *, top: int = 3, terms: int = 6) -> Prediction:
+        prepared = self.prepare([text])
+        proba = self.pipeline.predict_proba(prepared)[0]
+        order = np.argsort(proba)[::-1]
+        classes = self.pipeline.classes_
+        best = int(order[0])
+        return Prediction(
+            label=str(classes[best]),
+            confidence=float(proba[best]),
+            alternatives=[(str(classes[i]), round(float(proba[i]), 3)) for i in order[1 : top + 1]],
+            terms=self._terms(prepared, best, terms),
+        )
+
+    def _terms(self, prepared: list[tuple[list[str], str]], class_index: int, limit: int) -> list[str]:
+        """Word features that pushed towards the class, among words seen in at least
+        `min_df_for_terms` training reports (so no rare name is ever shown or stored)."""
+        union: FeatureUnion = self.pipeline.named_steps["features"]
+        words: TfidfVectorizer = union.transformer_list[0][1].vectorizer
+        x = words.transform([prepared[0][0]])
+        coef = _word_coefficients(self.pipeline, class_index, x.shape[1])
+        if coef is None:
+            return []
+        n_docs = getattr(self.pipeline, "n_train_docs_", 0)
+        names = words.get_feature_names_out()
+        scored = []
+        for idx, value in zip(x.indices, x.data, strict=True):
+            weight = float(value * coef[idx])
+            if weight <= 0:
+                continue
+            df = (1 + n_docs) / math.exp(words.idf_[idx] - 1) - 1 if n_docs else self.min_df_for_terms
+            if df + 0.5 >= self.min_df_for_terms:
+                scored.append((weight, str(names[idx])))
+        return [name.replace(" ", "") for _w, name in sorted(scored, reverse=True)[:limit]]
+
+    def dumps(self) -> bytes:
+        buffer = io.BytesIO()
+        joblib.dump(self.pipeline, buffer, compress=3)
+        return buffer.getvalue()
+
+    @classmethod
+    def loads(cls, data: bytes) -> Classifier:
+        return cls(joblib.load(io.BytesIO(bytes(data))))
+
+
+def _word_coefficients(pipeline: Pipeline, class_index: int, n_word_features: int) -> np.ndarray | None:
+    calibrated = pipeline.named_steps["clf"]
+    estimators = [c.estimator for c in getattr(calibrated, "calibrated_classifiers_", [])]
+    if not estimators:
+        return None
+    coef = np.mean([e.coef_[class_index][:n_word_features] for e in estimators], axis=0)
+    return np.asarray(coef)
+
+
+class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Applies a vectorizer to one element of each prepared (tokens, text) pair."""
+
+    def __init__(self, part: int = 0, vectorizer: TfidfVectorizer | None = None) -> None:
+        self.part = part
+        self.vectorizer = vectorizer
+
+    def fit(self, X: Any, y: Any = None) -> Part:
+        assert self.vectorizer is not None
+        self.vectorizer.fit([x[self.part] for x in X])
+        return self
+
+    def transform(self, X: Any) -> Any:
+        assert self.vectorizer is not None
+        return self.vectorizer.transform([x[self.part] for x in X])
+
+
+def build_pipeline() -> Pipeline:
+    words = Part(0, TfidfVectorizer(analyzer=_words, lowercase=False, sublinear_tf=True, min_df=2, max_features=200_000))
+    chars = Part(
+        1,
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True, min_df=2, max_features=250_000),
+    )
+    features = FeatureUnion([("words", words), ("chars", chars)])
+    clf = CalibratedClassifierCV(LinearSVC(C=1.0), method="sigmoid", cv=3, ensemble=False)
+    return Pipeline([("features", features), ("clf", clf)])
+
+
+def _words(tokens: list[str]) -> list[str]:
+    """Word unigrams and bigrams (a bigram is written with a space between its words)."""
+    return [*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))]
+
+
+def fit(texts: list[str], labels: list[str]) -> Classifier:
+    prepared = Classifier.prepare(texts)
+    pipeline = build_pipeline()
+    pipeline.fit(prepared, labels)
+    pipeline.n_train_docs_ = len(texts)  # type: ignore[attr-defined]
+    return Classifier(pipeline)

@@ -1,0 +1,151 @@
+"""Training, evaluation and activation of the category classifier."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from intake.selectors import report_content
+from triage import classifier as clf
+from triage.decide import forget_caches
+from triage.models import ClassifierModel, Correction
+
+
+class TrainingError(Exception):
+    """Bad training input; the message is one line for the command line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+
+
+def read_csv(path: str | Path, *, text_column: str, label_column: str, title_column: str | None = None,
+             where: dict[str, str] | None = None) -> list[Example]:
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: no such file")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or [])
+        wanted = {text_column, label_column, *([title_column] if title_column else []), *(where or {})}
+        missing = sorted(wanted - columns)
+        if missing:
+            raise TrainingError(f"{path}: missing column(s) {', '.join(missing)}; has {', '.join(sorted(columns))}")
+        examples = []
+        for row in reader:
+            if where and any(row.get(k) != v for k, v in where.items()):
+                continue
+            text = row[text_column] or ""
+            if title_column and row.get(title_column):
+                text = f"{row[title_column]}\n{text}"
+            if text.strip() and (row[label_column] or "").strip():
+                examples.append(Example(text=text, label=row[label_column].strip()))
+    return examples
+
+
+def correction_examples() -> list[Example]:
+    """The latest human category of every corrected case, with its text decrypted in memory."""
+    latest: dict[int, Correction] = {}
+    for correction in Correction.objects.filter(new_category__isnull=False).select_related(
+        "new_category", "case__report"
+    ).order_by("at"):
+        latest[correction.case_id] = correction
+    examples = []
+    for correction in latest.values():
+        content = report_content(correction.case.report)
+        assert correction.new_category is not None
+        examples.append(Example(text=f"{content.title}\n{content.body}", label=correction.new_category.name))
+    return examples
+
+
+def evaluate(classifier: clf.Classifier, examples: list[Example]) -> dict[str, object]:
+    if not examples:
+        raise TrainingError("no examples to evaluate")
+    started = time.perf_counter()
+    predicted = classifier.predict([e.text for e in examples])
+    seconds = time.perf_counter() - started
+    truth = [e.label for e in examples]
+    labels = sorted(set(truth) | set(predicted))
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    per_class = {
+        label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4), "support": int(s)}
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    }
+    present = [label for label in labels if per_class[label]["support"] > 0]
+    macro = sum(per_class[label]["f1"] for label in present) / len(present)  # type: ignore[misc]
+    return {
+        "macro_f1": round(macro, 4),
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "n": len(examples),
+        "per_second": round(len(examples) / seconds, 1) if seconds else None,
+        "per_class": per_class,
+    }
+
+
+def data_hash(examples: list[Example]) -> str:
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(e.label.encode() + b"\x1f" + e.text.encode() + b"\x1e")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model: ClassifierModel
+    activated: bool
+    previous_macro_f1: float | None
+
+
+def train_and_register(*, csv_path: str | Path, limit: int | None = None) -> TrainingResult:
+    """Train on the CSV's train split plus every human correction; evaluate on its test
+    split; keep the model, and activate it only if it is not worse than the active one."""
+    train = read_csv(csv_path, text_column="text", label_column="label", where={"split": "train"})
+    test = read_csv(csv_path, text_column="text", label_column="label", where={"split": "test"})
+    if limit:
+        train, test = train[:limit], test[: max(1, limit // 4)]
+    corrections = correction_examples()
+    examples = train + corrections
+    if len({e.label for e in examples}) < 2:
+        raise TrainingError("need at least two categories to train")
+    started = time.perf_counter()
+    classifier = clf.fit([e.text for e in examples], [e.label for e in examples])
+    seconds = time.perf_counter() - started
+    metrics = evaluate(classifier, test) if test else {}
+    version = timezone.now().strftime("%Y%m%d-%H%M%S-") + data_hash(examples)[:8]
+    active = ClassifierModel.objects.filter(is_active=True).only("metrics").first()
+    previous = float(active.metrics.get("macro_f1", 0)) if active and active.metrics else None
+    with transaction.atomic():
+        model = ClassifierModel.objects.create(
+            version=version,
+            metrics=metrics,
+            data_hash=data_hash(examples),
+            n_train=len(train),
+            n_corrections=len(corrections),
+            training_seconds=round(seconds, 1),
+            artifact=classifier.dumps(),
+        )
+        activate_now = previous is None or float(metrics.get("macro_f1", 0)) >= previous  # type: ignore[arg-type]
+        if activate_now:
+            activate(model.version)
+    return TrainingResult(model=model, activated=activate_now, previous_macro_f1=previous)
+
+
+def activate(version: str) -> ClassifierModel:
+    with transaction.atomic():
+        model = ClassifierModel.objects.select_for_update().filter(version=version).first()
+        if model is None:
+            raise TrainingError(f"no model version {version}")
+        ClassifierModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
+        model.is_active = True
+        model.save(update_fields=["is_active"])
+    forget_caches()
+    return model
