@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from intake import api, staff_views, views
+from triage import views as triage_views
 
 citizen = [
     path("", views.home, name="home"),
@@ -27,6 +28,10 @@ staff = [
     path("staff/intake/letter/", staff_views.log_letter, name="log-letter"),
     path("staff/intake/visit/", staff_views.log_visit, name="log-visit"),
     path("staff/intake/call/", staff_views.log_call, name="log-call"),
+    path("staff/triage/", triage_views.queue, name="triage-queue"),
+    path("staff/triage/accept/", triage_views.bulk_accept, name="triage-bulk-accept"),
+    path("staff/triage/<int:case_id>/", triage_views.case_detail, name="triage-case"),
+    path("staff/triage/<int:case_id>/action/", triage_views.case_action, name="triage-action"),
 ]
 
 api_v1 = [

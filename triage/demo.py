@@ -76,7 +76,7 @@ class Role:
 ROLES = [
     Role("intake_clerk", "受理员", ("intake.log_letter", "intake.log_visit", "intake.log_call")),
     Role("hotline_operator", "话务员", ("intake.log_call",)),
-    Role("triage_officer", "分流员", ("intake.view_report_content",)),
+    Role("triage_officer", "分流员", ("intake.view_report_content", "triage.triage_case")),
     Role("handler", "承办人", ("intake.view_report_content",)),
     Role("department_head", "部门负责人", ("intake.view_report_content", "intake.reveal_identity")),
     Role("leadership", "领导", ()),

@@ -139,6 +139,7 @@ class Case(models.Model):
         verbose_name = _("案件")
         verbose_name_plural = _("案件")
         indexes = [models.Index(fields=["status", "created_at"], name="case_status_created")]
+        permissions = [("triage_case", "Can work the human triage queue")]
 
     def __str__(self) -> str:
         return self.number

@@ -75,3 +75,24 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     case.queue_reason = ""
     case.save(update_fields=["category", "department", "status", "queue_reason", "updated_at"])
     return case
+
+
+@transaction.atomic
+def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
+    """Link a report to an earlier case about the same matter and hand it to the same
+    department; the earlier case shows it among its linked reports."""
+    if not (reason or "").strip():
+        raise TriageError("合并须说明原因。")
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.pk == into.pk:
+        raise TriageError("不能并入自身。")
+    if case.status != CaseStatus.AWAITING_TRIAGE:
+        raise TriageError("只有待分流的案件可以合并。")
+    root = into.duplicate_of or into
+    case.duplicate_of = root
+    if root.department_id:
+        case.department_id = root.department_id
+        case.status = CaseStatus.ASSIGNED
+        case.queue_reason = ""
+    case.save(update_fields=["duplicate_of", "department", "status", "queue_reason", "updated_at"])
+    return case

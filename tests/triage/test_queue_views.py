@@ -1,0 +1,124 @@
+"""Tests for the human triage queue: scope, order, audit of content views and the actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from intake.models import AccessRecord
+from tests.factories import submit
+from triage.models import Case, CaseStatus, Category, Correction, Department, StaffProfile
+
+pytestmark = pytest.mark.django_db
+
+
+def _staff(django_user_model: Any, username: str, group: str, department_code: str) -> Any:
+    user = django_user_model.objects.create_user(username, password="x-password-123")
+    user.groups.add(Group.objects.get(name=group))
+    StaffProfile.objects.create(user=user, department=Department.objects.get(code=department_code))
+    return user
+
+
+@pytest.fixture
+def officer(demo_org: None, django_user_model: Any) -> Client:
+    client = Client()
+    client.force_login(_staff(django_user_model, "officer", "triage_officer", "379900-xf"))
+    return client
+
+
+def _queued(body: str, *, urgent: bool = False, department: str | None = None) -> Case:
+    case = Case.objects.get(report=submit(body=body).report)
+    case.status = CaseStatus.AWAITING_TRIAGE
+    case.urgent = urgent
+    case.category = Category.objects.get(name="城乡建设")
+    case.confidence = 0.41
+    case.department = Department.objects.get(code=department) if department else None
+    case.triage_explanation = {"category": {"label": "城乡建设", "confidence": 0.41, "alternatives": [["交通运输", 0.3]],
+                                            "terms": ["小区", "物业"]}}
+    case.save()
+    return case
+
+
+def test_handlers_may_not_open_the_triage_queue(demo_org: None, django_user_model: Any) -> None:
+    client = Client()
+    client.force_login(_staff(django_user_model, "h", "handler", "379901-zj"))
+    assert client.get("/staff/triage/").status_code == 403
+    assert client.post("/staff/triage/accept/", {"case": []}).status_code == 403
+
+
+def test_the_queue_lists_urgent_first_then_oldest(officer: Client) -> None:
+    old = _queued("较早的一件普通事情，小区物业管理混乱。")
+    urgent = _queued("燃气泄漏，很危险，请马上处理！", urgent=True)
+    page = officer.get("/staff/triage/").content.decode()
+    assert page.index(urgent.number) < page.index(old.number)
+    assert "紧急" in page
+
+
+def test_filters_narrow_the_queue(officer: Client) -> None:
+    case = _queued("一件事情需要分流，小区物业管理混乱。")
+    assert case.number in officer.get("/staff/triage/?channel=web").content.decode()
+    assert case.number not in officer.get("/staff/triage/?channel=letter").content.decode()
+    assert officer.get("/staff/triage/?min_age_days=abc").status_code == 200
+
+
+def test_opening_content_is_an_audit_event(officer: Client) -> None:
+    case = _queued("楼道堆放杂物多年，物业不清理，存在消防隐患。")
+    page = officer.get(f"/staff/triage/{case.pk}/").content.decode()
+    assert "消防隐患" not in page and "小区、物业" in page
+    assert AccessRecord.objects.count() == 0
+    page = officer.post(f"/staff/triage/{case.pk}/", {"action": "view_content"}).content.decode()
+    assert "消防隐患" in page
+    assert AccessRecord.objects.filter(kind="view_content", report=case.report).count() == 1
+
+
+def test_accept_assigns_to_the_suggested_department(officer: Client) -> None:
+    case = _queued("小区物业管理混乱，需要住建部门处理。", department="379901-zj")
+    response = officer.post(f"/staff/triage/{case.pk}/action/", {"action": "accept"})
+    assert response.status_code == 302
+    assert Case.objects.get(pk=case.pk).status == CaseStatus.ASSIGNED
+
+
+def test_accept_without_a_department_is_refused(officer: Client) -> None:
+    case = _queued("小区物业管理混乱，地点不明。")
+    officer.post(f"/staff/triage/{case.pk}/action/", {"action": "accept"})
+    assert Case.objects.get(pk=case.pk).status == CaseStatus.AWAITING_TRIAGE
+
+
+def test_correct_records_who_when_and_why(officer: Client) -> None:
+    case = _queued("学校食堂卫生差，学生吃了拉肚子。")
+    department = Department.objects.get(code="379902-wj")
+    category = Category.objects.get(name="卫生计生")
+    officer.post(f"/staff/triage/{case.pk}/action/",
+                 {"action": "correct", "category": category.pk, "department": department.pk, "reason": "食品卫生归卫健委"})
+    case.refresh_from_db()
+    assert case.status == CaseStatus.ASSIGNED and case.department == department and case.category == category
+    correction = Correction.objects.get()
+    assert correction.reason == "食品卫生归卫健委" and correction.old_category and correction.old_category.name == "城乡建设"
+    # A correction without a reason is refused and changes nothing.
+    other = _queued("另一件事情，小区物业管理混乱。")
+    officer.post(f"/staff/triage/{other.pk}/action/", {"action": "correct", "department": department.pk, "reason": ""})
+    assert Case.objects.get(pk=other.pk).status == CaseStatus.AWAITING_TRIAGE
+
+
+def test_bulk_accept(officer: Client) -> None:
+    a = _queued("第一件，小区物业管理混乱。", department="379901-zj")
+    b = _queued("第二件，小区物业管理混乱。", department="379902-zj")
+    c = _queued("第三件，没有承办部门的事情。")
+    response = officer.post("/staff/triage/accept/", {"case": [a.pk, b.pk, c.pk]}, follow=True)
+    assert "已交办 2 件" in response.content.decode()
+    assert [Case.objects.get(pk=x.pk).status for x in (a, b, c)] == ["assigned", "assigned", "awaiting_triage"]
+
+
+def test_merge_links_to_the_earlier_case(officer: Client) -> None:
+    earlier = _queued("楼道堆放杂物，物业不管。", department="379901-zj")
+    earlier.status = CaseStatus.ASSIGNED
+    earlier.save()
+    later = _queued("同一件事：楼道堆放杂物，物业不管。")
+    officer.post(f"/staff/triage/{later.pk}/action/", {"action": "merge", "into": earlier.number, "reason": "同一事项"})
+    later.refresh_from_db()
+    assert later.duplicate_of == earlier and later.department == earlier.department
+    page = officer.get(f"/staff/triage/{earlier.pk}/").content.decode()
+    assert "重复来件" in page

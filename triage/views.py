@@ -1,0 +1,157 @@
+"""The human triage queue: uncertain and returned reports, the model's suggestion, and
+one-action accept / correct / merge. Content is decrypted only on request, and logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from intake.models import AccessKind, Channel, MatterType
+from intake.selectors import report_content
+from intake.services import content_view_record
+from triage.models import Case, CaseStatus, Category, Department
+from triage.selectors import QueueFilters, cases_for, triage_queue
+from triage.services import TriageError, triage_accept, triage_correct, triage_merge
+
+PAGE_SIZE = 50
+
+
+class QueueFilterForm(forms.Form):
+    channel = forms.ChoiceField(label=_lazy("渠道"), required=False, choices=[("", _lazy("全部")), *Channel.choices])
+    category = forms.ChoiceField(label=_lazy("类别"), required=False, choices=())
+    matter_type = forms.ChoiceField(
+        label=_lazy("事项类型"), required=False, choices=[("", _lazy("全部")), *MatterType.choices]
+    )
+    level = forms.TypedChoiceField(
+        label=_lazy("层级"), required=False, coerce=int, empty_value=None,
+        choices=[("", _lazy("全部")), (1, _lazy("市")), (2, _lazy("区县")), (3, _lazy("乡镇街道")), (4, _lazy("村社区"))],
+    )
+    min_age_days = forms.IntegerField(label=_lazy("等待天数≥"), required=False, min_value=0, max_value=3650)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        category = self.fields["category"]
+        assert isinstance(category, forms.ChoiceField)
+        category.choices = [("", _("全部")), *((c.name, c.name) for c in Category.objects.all())]
+
+
+class CorrectForm(forms.Form):
+    category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.all(), required=False)
+    department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
+    reason = forms.CharField(label=_lazy("更正原因"), max_length=500)
+
+
+class MergeForm(forms.Form):
+    into = forms.CharField(label=_lazy("并入案件编号"), max_length=20)
+    reason = forms.CharField(label=_lazy("原因"), max_length=500)
+
+
+def _case_or_404(request: HttpRequest, case_id: int) -> Case:
+    case = cases_for(request.user).select_related("report", "category", "department").filter(pk=case_id).first()  # type: ignore[arg-type]
+    if case is None:
+        raise Http404
+    return case
+
+
+@require_GET
+@login_required
+@permission_required("triage.triage_case", raise_exception=True)
+def queue(request: HttpRequest) -> HttpResponse:
+    form = QueueFilterForm(request.GET or None)
+    filters = QueueFilters()
+    if form.is_valid():
+        data = form.cleaned_data
+        filters = QueueFilters(channel=data["channel"], category=data["category"], matter_type=data["matter_type"],
+                               level=data["level"], min_age_days=data["min_age_days"])
+    cases = triage_queue(user=request.user, filters=filters)  # type: ignore[arg-type]
+    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "triage/queue.html", {"form": form, "page": page, "total": page.paginator.count})
+
+
+@require_POST
+@login_required
+@permission_required("triage.triage_case", raise_exception=True)
+def bulk_accept(request: HttpRequest) -> HttpResponse:
+    ids = [int(i) for i in request.POST.getlist("case") if i.isdigit()]
+    accepted, skipped = 0, 0
+    with transaction.atomic():
+        for case in cases_for(request.user).filter(pk__in=ids):  # type: ignore[arg-type]
+            try:
+                triage_accept(case=case, user=request.user)  # type: ignore[arg-type]
+                accepted += 1
+            except TriageError:
+                skipped += 1
+    messages.success(request, _("已交办 %(a)d 件；%(s)d 件缺少承办部门或状态已变化，未处理。") % {"a": accepted, "s": skipped})
+    return redirect("triage-queue")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("triage.triage_case", raise_exception=True)
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request, case_id)
+    content = None
+    if request.method == "POST" and request.POST.get("action") == "view_content":
+        # Every human view of content is an audit record.
+        content_view_record(report=case.report, user=request.user, kind=AccessKind.VIEW_CONTENT)  # type: ignore[arg-type]
+        content = report_content(case.report)
+    correct_form = CorrectForm(initial={"category": case.category, "department": case.department})
+    merge_form = MergeForm()
+    duplicates = list(cases_for(request.user).filter(duplicate_of=case).only("pk", "created_at", "status"))  # type: ignore[arg-type]
+    return render(request, "triage/case.html", {
+        "case": case, "content": content, "correct_form": correct_form, "merge_form": merge_form,
+        "explanation": case.triage_explanation or {}, "duplicates": duplicates,
+        "can_act": case.status == CaseStatus.AWAITING_TRIAGE,
+    })
+
+
+@require_POST
+@login_required
+@permission_required("triage.triage_case", raise_exception=True)
+def case_action(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = _case_or_404(request, case_id)
+    action = request.POST.get("action")
+    try:
+        if action == "accept":
+            triage_accept(case=case, user=request.user)  # type: ignore[arg-type]
+            messages.success(request, _("已按建议交办。"))
+        elif action == "correct":
+            form = CorrectForm(request.POST)
+            if not form.is_valid():
+                raise TriageError(" ".join(str(e) for errs in form.errors.values() for e in errs))
+            triage_correct(case=case, user=request.user, category=form.cleaned_data["category"],  # type: ignore[arg-type]
+                           department=form.cleaned_data["department"], reason=form.cleaned_data["reason"])
+            messages.success(request, _("已更正并交办；更正将用于下次模型训练。"))
+        elif action == "merge":
+            merge = MergeForm(request.POST)
+            if not merge.is_valid():
+                raise TriageError(_("请填写要并入的案件编号和原因。"))
+            target = _case_by_number(request, merge.cleaned_data["into"])
+            triage_merge(case=case, into=target, user=request.user, reason=merge.cleaned_data["reason"])  # type: ignore[arg-type]
+            messages.success(request, _("已并入案件 %(n)s。") % {"n": target.number})
+        else:
+            raise TriageError(_("未知操作。"))
+    except TriageError as exc:
+        messages.error(request, str(exc))
+        return redirect("triage-case", case_id=case.pk)
+    return redirect("triage-queue")
+
+
+def _case_by_number(request: HttpRequest, number: str) -> Case:
+    number = number.strip().upper()
+    if not number.startswith("QF") or not number[6:].isdigit():
+        raise TriageError(_("案件编号格式不正确。"))
+    target = cases_for(request.user).filter(pk=int(number[6:])).first()  # type: ignore[arg-type]
+    if target is None or target.number != number:
+        raise TriageError(_("找不到该案件。"))
+    return target
