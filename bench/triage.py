@@ -1,0 +1,608 @@
+"""Triage throughput benchmark: how fast one Celery worker process triages a backlog.
+
+What it measures
+----------------
+1. Setup (timed, not benchmarked): a database `qingfeng_bench_triage` is created on the
+   server of `--database-url`, migrated, given its cache table and the demo organisation
+   (`seed_org`), and a classifier is trained and activated on it with
+   `manage.py train_classifier --csv ../shared/datasets/messages_labelled.csv` (full train
+   split, about a minute). Then N reports (title + body of
+   `../shared/datasets/messages_unlabelled.csv`, cycled when N exceeds its rows; no area,
+   no chosen type of matter, no identity) go through `intake.services.report_submit` in
+   this process while no worker runs: each case stays `received`, and each commit's
+   on_commit publish leaves one `triage_report` task on the Redis queue.
+2. jieba's own rate: `jieba.lcut` over the same N texts (title + newline + body) in this
+   process after `jieba.initialize()`, before the worker starts (nothing else competes).
+3. Worker end to end: ONE Celery worker process, started with the flags of
+   `config/serve.py` (`-Q <prefix>triage,<prefix>default --concurrency 1`), the production
+   settings profile. The database is polled every 0.5 s until no case is `received`.
+   Reported: reports/s from the worker's start (process boot, Django setup, model load
+   and gazetteer included) and in steady state (from the first poll that sees a triaged
+   case), the worker's CPU per report, and the outcomes (assigned vs awaiting_triage,
+   urgent, duplicates linked, reasons for the human queue).
+
+Target: one worker process triages at least half as many reports per second as jieba
+alone segments texts (worker end-to-end rate / jieba rate >= 0.5).
+
+Isolation: only the bench database is written (the database of the URL is never
+touched) and dropped at the end. Throwaway keys and pepper are generated for the run.
+Redis uses its own database (default `/15`); queue names carry the prefix
+`qfbench-triage-<pid>-` and cache keys the prefix `bench-triage-<pid>`, so the worker never
+consumes another run's tasks; those queues and keys are deleted at the end. If the
+backlog is not drained within `--max-wait` seconds, the rate is computed over the reports
+triaged so far and the run says so.
+
+Run:
+    cd /work/main && .venv/bin/python bench/triage.py \
+        [--reports 5000] [--database-url URL] [--redis-url URL] [--max-wait SECONDS] \
+        [--py-spy PATH_TO_PY_SPY] [--keep-logs]
+
+`--py-spy` records the worker with `py-spy record --format raw` (collapsed stacks) for
+the whole measured phase and prints the functions where the worker spends its time.
+Defaults finish in about five to ten minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import csv
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Run as a script, this file's directory comes first on sys.path, and this module's name
+# would shadow the `triage` app: put the project root there instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(BASE_DIR))
+DATASETS = BASE_DIR.parent / "shared" / "datasets"
+UNLABELLED = DATASETS / "messages_unlabelled.csv"
+LABELLED = DATASETS / "messages_labelled.csv"
+BENCH_DB = "qingfeng_bench_triage"
+CACHE_PREFIX = f"bench-triage-{os.getpid()}"
+QUEUE_PREFIX = f"qfbench-triage-{os.getpid()}-"
+TARGET_RATIO = 0.5
+POLL_SECONDS = 0.5
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- texts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}\n{self.body}"
+
+
+def load_messages(path: Path, n: int) -> list[Message]:
+    """N messages from the unlabelled dataset (cycled), skipping rows intake would reject."""
+    from django.conf import settings
+
+    from intake.services import MAX_SHORT_FIELD
+
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    usable = []
+    for row in rows:
+        title = (row.get("title") or "").replace("\x00", "").strip()
+        body = (row.get("body") or "").replace("\x00", "").strip()
+        if len(title) <= MAX_SHORT_FIELD and settings.REPORT_BODY_MIN_CHARS <= len(body) <= settings.REPORT_BODY_MAX_CHARS:
+            usable.append(Message(title=title, body=body))
+    if not usable:
+        raise RuntimeError(f"{path}: no usable rows")
+    return [usable[i % len(usable)] for i in range(n)]
+
+
+# --- environment: database, Redis, processes -------------------------------------------------
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def admin_connect(url: str) -> psycopg.Connection[Any]:
+    """Autocommit connection to the server's maintenance database (else the URL's own)."""
+    try:
+        return psycopg.connect(with_database(url, "postgres"), autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
+def drop_bench_database(url: str) -> None:
+    with admin_connect(url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+
+
+def create_bench_database(url: str) -> None:
+    drop_bench_database(url)  # left over from an interrupted run
+    with admin_connect(url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+
+
+def bench_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+    def key() -> str:
+        return base64.b64encode(os.urandom(32)).decode()
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "QINGFENG_CACHE_PREFIX": CACHE_PREFIX,
+        "QINGFENG_QUEUE_PREFIX": QUEUE_PREFIX,
+        "QINGFENG_KEYS": f"k1:{key()}",
+        "QINGFENG_RECEIPT_PEPPER": key(),
+        "QINGFENG_VAR_DIR": str(var_dir),
+        "QINGFENG_TRAINING_CSV": str(LABELLED),
+        # The production profile, as deployed, minus what needs TLS in front.
+        "QINGFENG_ENV": "production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "QINGFENG_SSL_REDIRECT": "0",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+class Child:
+    """A child process in its own process group, output to a log file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime+stime of one process (0 once it is gone)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text()
+        rest = fields[fields.rindex(")") + 2 :].split()
+        return (int(rest[11]) + int(rest[12])) / CLK_TCK
+    return 0.0
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """utime+stime of a process and its live descendants (the prefork pool child)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += process_cpu_seconds(pid)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def bench_db_backends_cpu() -> float:
+    """CPU seconds of the live PostgreSQL backends serving the bench database."""
+    total = 0.0
+    marker = f" {BENCH_DB} ".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            title = Path(f"/proc/{entry}/cmdline").read_bytes()
+            if title.startswith(b"postgres:") and marker in title:
+                total += process_cpu_seconds(int(entry))
+    return total
+
+
+def redis_client(redis_url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(redis_url)
+
+
+def queue_length(redis_url: str, queue: str) -> int:
+    client = redis_client(redis_url)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+def redis_cleanup(redis_url: str) -> int:
+    """Delete this run's queues, kombu bindings and cache keys; returns how many keys."""
+    client = redis_client(redis_url)
+    try:
+        keys = [*client.scan_iter(match=f"*{QUEUE_PREFIX}*", count=1000),
+                *client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000)]
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        client.close()
+
+
+# --- phases ------------------------------------------------------------------------------------
+
+
+def submit_reports(messages: list[Message]) -> tuple[int, Counter[str]]:
+    """report_submit each message in this process; returns (stored, rejections)."""
+    from intake.models import Channel, Source
+    from intake.services import ReportInput, SubmissionError, report_submit
+
+    stored, rejected = 0, Counter[str]()
+    for i, message in enumerate(messages, 1):
+        try:
+            report_submit(data=ReportInput(channel=Channel.WEB, source=Source.API, title=message.title, body=message.body))
+            stored += 1
+        except SubmissionError as exc:
+            rejected[",".join(sorted(exc.errors))] += 1
+        if i % 1000 == 0:
+            print(f"  submitted {i}/{len(messages)}", flush=True)
+    return stored, rejected
+
+
+def jieba_rate(texts: list[str]) -> tuple[float, float]:
+    """(texts/s, seconds) of jieba.lcut over the texts, after jieba.initialize()."""
+    import jieba
+
+    jieba.initialize()
+    started = time.perf_counter()
+    for text in texts:
+        jieba.lcut(text)
+    seconds = time.perf_counter() - started
+    return len(texts) / seconds, seconds
+
+
+@dataclass
+class WorkerRun:
+    total: int
+    done: int = 0
+    seconds_to_ready: float | None = None
+    seconds_to_first: float | None = None
+    done_at_first: int = 0
+    seconds_to_done: float | None = None
+    elapsed: float = 0.0
+    worker_cpu: float = 0.0
+    db_cpu: float = 0.0
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.seconds_to_done is not None
+
+    @property
+    def rate(self) -> float:
+        """Reports/s from the worker's start until the last case left `received`."""
+        span = self.seconds_to_done if self.seconds_to_done is not None else self.elapsed
+        return self.done / span if span else 0.0
+
+    @property
+    def steady_rate(self) -> float:
+        """Reports/s after the first triaged case (boot and model load excluded)."""
+        if self.seconds_to_first is None:
+            return 0.0
+        end = self.seconds_to_done if self.seconds_to_done is not None else self.elapsed
+        span = end - self.seconds_to_first
+        return (self.done - self.done_at_first) / span if span > 0 else 0.0
+
+
+def received_count() -> int:
+    from triage.models import Case, CaseStatus
+
+    return Case.objects.filter(status=CaseStatus.RECEIVED).count()
+
+
+def run_worker(env: dict[str, str], log_dir: Path, total: int, max_wait: float, py_spy: str | None,
+               profile_path: Path) -> WorkerRun:
+    from config.serve import commands
+
+    os.environ["QINGFENG_QUEUE_PREFIX"] = QUEUE_PREFIX  # commands() reads it for the -Q names
+    cmd = commands("127.0.0.1", 0, 1, 1)["worker"]
+    run = WorkerRun(total=total)
+    db_cpu_before = bench_db_backends_cpu()
+    started = time.perf_counter()
+    worker = Child("celery-worker", cmd, env, log_dir)
+    spy: Child | None = None
+    if py_spy:
+        spy = Child("py-spy", [py_spy, "record", "--pid", str(worker.proc.pid), "--rate", "200", "--format", "raw",
+                               "--subprocesses", "--nonblocking", "--output", str(profile_path)], env, log_dir)
+    try:
+        while True:
+            time.sleep(POLL_SECONDS)
+            now = time.perf_counter() - started
+            remaining = received_count()
+            run.done = total - remaining
+            run.timeline.append((now, run.done))
+            if run.seconds_to_ready is None and "ready." in worker.log_text():
+                run.seconds_to_ready = now
+            if run.seconds_to_first is None and run.done > 0:
+                run.seconds_to_first, run.done_at_first = now, run.done
+            run.worker_cpu = tree_cpu_seconds(worker.proc.pid) or run.worker_cpu
+            if remaining == 0:
+                run.seconds_to_done = now
+                break
+            if worker.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{worker.log_text()[-4000:]}")
+            if now > max_wait:
+                break
+        run.elapsed = time.perf_counter() - started
+        run.db_cpu = bench_db_backends_cpu() - db_cpu_before
+    finally:
+        if spy is not None:
+            spy.stop(signal.SIGINT, timeout=60)  # py-spy writes its output on SIGINT
+        worker.stop()
+    return run
+
+
+def outcomes() -> dict[str, Any]:
+    from django.db.models import Count
+
+    from triage.models import Case, CaseStatus
+
+    qs = Case.objects.all()
+    statuses = dict(qs.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    reasons = dict(
+        qs.filter(status=CaseStatus.AWAITING_TRIAGE).values_list("queue_reason").annotate(n=Count("id"))
+        .values_list("queue_reason", "n")
+    )
+    categories = dict(
+        qs.exclude(category=None).values_list("category__name").annotate(n=Count("id")).values_list("category__name", "n")
+    )
+    return {
+        "statuses": statuses,
+        "reasons": reasons,
+        "categories": categories,
+        "urgent": qs.filter(urgent=True).count(),
+        "duplicates": qs.exclude(duplicate_of=None).count(),
+        "department": qs.exclude(department=None).count(),
+        "place": qs.filter(triage_explanation__has_key="place").count(),
+    }
+
+
+# --- profile -------------------------------------------------------------------------------------
+
+
+# Buckets for the worker's profile: first matching frame (innermost first) wins.
+PROFILE_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("jieba segmentation (clf.segment)", ("segment (triage/classifier.py",)),
+    ("classifier: feature names for explanation terms", ("get_feature_names_out",)),
+    ("classifier: predict_proba (TF-IDF + SVM)", ("predict_proba",)),
+    ("classifier: explanation terms (other)", ("_terms (triage/classifier.py",)),
+    ("find_duplicate (DB)", ("find_duplicate (triage/decide.py",)),
+    ("term rules (_rules, DB)", ("_rules (triage/decide.py",)),
+    ("gazetteer (re)build", ("_gazetteer (triage/decide.py",)),
+    ("model load (joblib)", ("loads (triage/classifier.py",)),
+    ("decrypt (report_content)", ("report_content (intake/selectors.py",)),
+    ("simhash", ("simhash (triage/decide.py",)),
+    ("apply_decision / save", ("apply_decision (triage/services.py",)),
+    ("other decide()", ("decide (triage/decide.py",)),
+    ("other triage_report", ("triage_report (triage/tasks.py",)),
+    ("celery/kombu (not in task)", ("celery", "kombu")),
+]
+
+
+def summarize_profile(path: Path) -> list[tuple[str, float]]:
+    """Share of samples per bucket from py-spy's raw (collapsed) output."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(n)
+        bucket = "other (startup, idle)"
+        for label, needles in PROFILE_BUCKETS:
+            if any(needle in frame for frame in frames for needle in needles):
+                bucket = label
+                break
+        counts[bucket] += int(n)
+    return [(label, 100 * n / total) for label, n in counts.most_common()] if total else []
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    return "\n".join(lines)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=5000, help="reports to triage (default 5000)")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/test",
+                        help=f"PostgreSQL server to use; the bench creates and drops database {BENCH_DB!r} on it")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15",
+                        help="Redis for cache and Celery broker (default: database 15, away from /0's queues)")
+    parser.add_argument("--max-wait", type=float, default=360.0,
+                        help="seconds to let the worker drain the backlog before measuring what it did (default 360)")
+    parser.add_argument("--py-spy", default=None, help="path to a py-spy binary: profile the worker while it drains")
+    parser.add_argument("--keep-logs", action="store_true", help="keep worker logs and profile (path printed)")
+    args = parser.parse_args(argv)
+    if args.reports < 1:
+        parser.error("--reports must be at least 1")
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        parser.error("--database-url must be a PostgreSQL URL")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    n = args.reports
+    work_dir = Path(tempfile.mkdtemp(prefix="qingfeng-bench-triage-"))
+    profile_path = work_dir / "worker.pyspy.txt"
+    bench_url = with_database(args.database_url, BENCH_DB)
+    started = time.time()
+    setup: dict[str, float] = {}
+    print(f"cores: {os.cpu_count()}  |  database: {bench_url} (PostgreSQL, created for this run)  |  "
+          f"broker+cache: {args.redis_url} (queue prefix {QUEUE_PREFIX!r}, cache prefix {CACHE_PREFIX!r})", flush=True)
+    run: WorkerRun | None = None
+    result: dict[str, Any] = {}
+    train_line = ""
+    try:
+        t = time.perf_counter()
+        create_bench_database(args.database_url)
+        env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var")}
+        for name in ("migrate", "createcachetable", "seed_org"):
+            manage(env, name, *(["--noinput"] if name == "migrate" else []))
+        setup["database (create, migrate, seed_org)"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        out = manage(env, "train_classifier", "--csv", str(LABELLED))
+        train_line = next((line for line in out.splitlines() if line.startswith("Model ")), out.strip()[:200])
+        setup["train_classifier (full train split)"] = time.perf_counter() - t
+        print(f"classifier: {train_line}", flush=True)
+
+        os.environ.update({k: v for k, v in env.items() if k.startswith(("QINGFENG_", "DJANGO_", "DATABASE_", "REDIS_"))})
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.db import connections
+
+        messages = load_messages(UNLABELLED, n)
+        t = time.perf_counter()
+        stored, rejected = submit_reports(messages)
+        setup[f"report_submit x{n} (no worker running)"] = time.perf_counter() - t
+        backlog = queue_length(args.redis_url, settings.TRIAGE_QUEUE)
+        print(f"reports stored: {stored} (rejected: {dict(rejected) or 0}); received: {received_count()}; "
+              f"tasks on {settings.TRIAGE_QUEUE!r}: {backlog}", flush=True)
+        if stored == 0:
+            raise RuntimeError("no report was stored")
+
+        texts = [m.text for m in messages]
+        result["jieba_rate"], result["jieba_seconds"] = jieba_rate(texts)
+        result["chars"] = sum(len(text) for text in texts) / len(texts)
+        print(f"jieba.lcut alone: {result['jieba_rate']:.0f} texts/s ({result['jieba_seconds']:.1f} s, "
+              f"{result['chars']:.0f} characters per text on average)", flush=True)
+
+        connections.close_all()
+        print(f"starting one Celery worker (--concurrency 1); setup took {time.time() - started:.0f}s", flush=True)
+        run = run_worker(env, work_dir, stored, args.max_wait, args.py_spy, profile_path)
+        result.update(outcomes())
+        result["left_on_queue"] = queue_length(args.redis_url, settings.TRIAGE_QUEUE)
+        connections.close_all()
+    finally:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        drop_bench_database(args.database_url)
+        removed = -1
+        with contextlib.suppress(Exception):
+            removed = redis_cleanup(args.redis_url)
+        print(f"cleanup: database {BENCH_DB!r} dropped; {removed} Redis key(s) of this run deleted", flush=True)
+
+    assert run is not None
+    print()
+    print("Setup (not benchmarked)")
+    print(table(["step", "seconds"], [[k, f"{v:.1f}"] for k, v in setup.items()]))
+    print()
+    ratio = run.rate / result["jieba_rate"] if result["jieba_rate"] else 0.0
+    steady_ratio = run.steady_rate / result["jieba_rate"] if result["jieba_rate"] else 0.0
+    statuses: dict[str, int] = result["statuses"]
+    span = run.seconds_to_done if run.finished else run.elapsed
+    scope = f"all {run.total} triaged in {span:.1f} s" if run.finished else (
+        f"NOT DRAINED: {run.done} of {run.total} triaged in {span:.1f} s (--max-wait)")
+    print(f"Triage throughput: one Celery worker process, --concurrency 1 ({scope})")
+    rows = [
+        ["reports", f"{run.total}"],
+        ["worker end-to-end reports/s (from worker start)", f"{run.rate:.1f}"],
+        ["worker steady-state reports/s (after first triaged case)", f"{run.steady_rate:.1f}"],
+        ["jieba-only texts/s (jieba.lcut, one process)", f"{result['jieba_rate']:.1f}"],
+        ["ratio worker/jieba (end-to-end)", f"{ratio:.3f}"],
+        ["ratio worker/jieba (steady state)", f"{steady_ratio:.3f}"],
+        ["worker boot to 'ready.' (s)", f"{run.seconds_to_ready:.1f}" if run.seconds_to_ready is not None else "-"],
+        ["worker start to first triaged case (s, 0.5 s polls)",
+         f"{run.seconds_to_first:.1f}" if run.seconds_to_first is not None else "-"],
+        ["worker CPU per report (ms, incl. boot)", f"{1000 * run.worker_cpu / max(1, run.done):.1f}"],
+        ["PostgreSQL CPU per report (ms)", f"{1000 * run.db_cpu / max(1, run.done):.1f}"],
+        ["jieba CPU per text (ms)", f"{1000 / result['jieba_rate']:.2f}"],
+    ]
+    print(table(["measure", "value"], rows))
+    print()
+    print("Outcomes")
+    out_rows = [
+        ["assigned (routed without a person)", str(statuses.get("assigned", 0))],
+        ["awaiting_triage (human queue)", str(statuses.get("awaiting_triage", 0))],
+        *[[f"  reason: {reason or '-'}", str(count)] for reason, count in sorted(result["reasons"].items())],
+        ["still received", str(statuses.get("received", 0))],
+        *[[f"other status: {s}", str(c)] for s, c in statuses.items() if s not in {"assigned", "awaiting_triage", "received"}],
+        ["urgent", str(result["urgent"])],
+        ["duplicates linked (duplicate_of set)", str(result["duplicates"])],
+        ["with a department", str(result["department"])],
+        ["with a place", str(result["place"])],
+        *[[f"category: {name}", str(count)] for name, count in sorted(result["categories"].items(), key=lambda x: -x[1])],
+        ["tasks left on the triage queue", str(result["left_on_queue"])],
+    ]
+    print(table(["outcome", "cases"], out_rows))
+    if args.py_spy and profile_path.is_file():
+        print()
+        print("Worker profile (py-spy, share of samples over the measured phase; first matching frame wins)")
+        print(table(["where", "share"], [[label, f"{share:.1f}%"] for label, share in summarize_profile(profile_path)]))
+    if args.keep_logs:
+        print(f"logs kept in {work_dir}")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print()
+    print(f"total run time {time.time() - started:.0f}s; texts: {UNLABELLED.name} (title + body), "
+          f"{result['chars']:.0f} characters on average")
+    holds = ratio >= TARGET_RATIO and run.finished
+    word = "HOLDS" if holds else "DOES NOT HOLD"
+    print(f"TARGET {word}: one worker process reaches >= {TARGET_RATIO} x jieba's own rate -- "
+          f"{run.rate:.1f} reports/s vs {result['jieba_rate']:.1f} texts/s = {ratio:.3f}"
+          f"{'' if run.finished else ' (backlog not drained)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
