@@ -170,10 +170,11 @@ def report_count() -> int:
     return Report.objects.count()
 
 
-def cases_awaiting_triage() -> int:
+def cases_triaged() -> int:
+    """Cases the worker has moved on from 已登记 (to the human queue or a department)."""
     from triage.models import Case
 
-    return Case.objects.filter(status="awaiting_triage").count()
+    return Case.objects.exclude(status="received").count()
 
 
 # --- citizen ----------------------------------------------------------------------------
@@ -362,5 +363,5 @@ def test_clerk_logs_a_letter_a_visit_and_a_call(
     assert call["call_started_at"] == call_start
 
     assert orm(report_count) == 3
-    assert wait_for(lambda: orm(cases_awaiting_triage) == 3, timeout=60), celery_worker.log_text()[-3000:]
+    assert wait_for(lambda: orm(cases_triaged) == 3, timeout=60), celery_worker.log_text()[-3000:]
     context.close()
