@@ -17,9 +17,12 @@ class IntakeConfig(AppConfig):
         from intake.models import Area
 
         def forget_places(sender: Any, **kwargs: Any) -> None:
+            from django.db import transaction
+
             from intake.selectors import forget_area_choices
 
-            forget_area_choices()
+            # After commit: a cache problem must never undo or break the place edit.
+            transaction.on_commit(forget_area_choices)
 
         post_save.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_save")
         post_delete.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_delete")

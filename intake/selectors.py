@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -127,6 +128,7 @@ def attachment_open(attachment: Attachment) -> tuple[str, bytes]:
     return name, data
 
 
+logger = logging.getLogger(__name__)
 _AREA_CHOICES_KEY = "intake:area-choices:v1"
 AREA_CACHE_SECONDS = 300
 
@@ -148,4 +150,7 @@ def forget_area_choices() -> None:
 
     keys = [_AREA_CHOICES_KEY]
     keys += [make_template_fragment_key("citizen_report_form", [code]) for code, _name in settings.LANGUAGES]
-    cache.delete_many(keys)
+    try:
+        cache.delete_many(keys)
+    except Exception:  # noqa: BLE001 - e.g. the cache table not created yet; entries expire anyway
+        logger.warning("Could not drop cached place list; it expires within %d s.", AREA_CACHE_SECONDS)

@@ -75,9 +75,16 @@ def tokenize(text: str) -> list[str]:
     return segment(text)
 
 
+# Salutations and sign-offs of raw messages; the board's published texts had none.
+_GREETINGS = re.compile(
+    r"(尊敬的[^，。！,!]{0,8}(领导|同志|书记|市长|局长)?[：:，,]?|(您|你)好[！!，,。]?|各位领导[：:，,]?|"
+    r"(非常|十分)?(感谢|谢谢)(您|你们|领导)?[！!。]*|此致敬礼|此致|敬礼[！!]?)"
+)
+
+
 def content_text(text: str) -> str:
-    """The text the character n-grams see: tokens joined, stop words gone."""
-    return "".join(segment(text))
+    """The text the character n-grams see: normalised, without salutations."""
+    return _GREETINGS.sub("", normalize(text))
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Classifier:
     def __init__(self, pipeline: Pipeline, *, min_df_for_terms: int = 5) -> None:
         self.pipeline = pipeline
         self.min_df_for_terms = min_df_for_terms
+        self._feature_names: Any = None  # built once: rebuilding it costs ~0.1 s a call
 
     @property
     def labels(self) -> list[str]:
@@ -102,11 +110,7 @@ class Classifier:
     # Input to the pipeline is a pair: (tokens, content text), computed once per report.
     @staticmethod
     def prepare(texts: list[str]) -> list[tuple[list[str], str]]:
-        prepared = []
-        for text in texts:
-            tokens = segment(text)
-            prepared.append((tokens, "".join(tokens)))
-        return prepared
+        return [(segment(text), content_text(text)) for text in texts]
 
     def predict_prepared(self, prepared: list[tuple[list[str], str]]) -> list[str]:
         return [str(x) for x in self.pipeline.predict(prepared)]
@@ -137,7 +141,9 @@ class Classifier:
         if coef is None:
             return []
         n_docs = getattr(self.pipeline, "n_train_docs_", 0)
-        names = words.get_feature_names_out()
+        if self._feature_names is None:
+            self._feature_names = words.get_feature_names_out()
+        names = self._feature_names
         scored = []
         for idx, value in zip(x.indices, x.data, strict=True):
             weight = float(value * coef[idx])

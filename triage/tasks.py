@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,18 @@ from triage.models import Case, CaseStatus
 from triage.services import apply_decision
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _warm_up(**kwargs: object) -> None:
+    """Load the model and gazetteer when a pool process starts, not on its first report."""
+    from triage.decide import active_model, extract_place
+
+    try:
+        active_model()
+        extract_place("")
+    except Exception:  # noqa: BLE001 - e.g. tables not migrated yet; the first task retries the load
+        logger.warning("Triage warm-up failed; the model loads on first use.")
 
 
 @shared_task(
