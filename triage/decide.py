@@ -34,7 +34,8 @@ def active_model() -> tuple[str, clf.Classifier] | None:
             return _model_cache["version"], _model_cache["model"]
         version = ClassifierModel.objects.filter(is_active=True).values_list("version", flat=True).first()
         if version is None:
-            _model_cache.update(version=None, model=None, checked=now)
+            # Not cached: the first model trained after start is picked up at once.
+            _model_cache.update(version=None, model=None, checked=0.0)
             return None
         if version != _model_cache["version"]:
             artifact = ClassifierModel.objects.filter(version=version).values_list("artifact", flat=True).get()

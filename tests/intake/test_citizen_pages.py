@@ -182,11 +182,13 @@ def test_staff_pages_keep_csrf_and_a_same_origin_referrer(demo_org: None) -> Non
     assert response.status_code == 403
 
 
-def test_the_cached_form_shows_a_renamed_place(client: Client, demo_org: None) -> None:
+def test_the_cached_form_shows_a_renamed_place(client: Client, demo_org: None,
+                                               django_capture_on_commit_callbacks: Any) -> None:
     from intake.models import Area
 
     assert "望江社区" in client.get("/report/").content.decode()
     area = Area.objects.get(code="379902001002")
     area.name = "望江新村社区"
-    area.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        area.save()
     assert "望江新村社区" in client.get("/report/").content.decode()

@@ -12,7 +12,7 @@ from triage.models import Case, CaseStatus
 from triage.tasks import triage_report
 
 
-def test_the_worker_routes_a_confident_report(celery_worker: Process, demo_org: None, active_classifier: Any) -> None:
+def test_the_worker_routes_a_confident_report(demo_org: None, active_classifier: Any, celery_worker: Process) -> None:
     report = submit(body="出租车司机拒载绕路，还不打表乱收费，请交通运输局整治出租车行业。", area_code="379921101").report
     assert wait_for(lambda: Case.objects.get(report=report).status != CaseStatus.RECEIVED, timeout=60), celery_worker.log_text()
     case = Case.objects.get(report=report)
