@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -53,6 +53,15 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 
 
 app.steps["worker"].add(WorkerHeartbeat)
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _drop_stale_connections(**kwargs: Any) -> None:
+    """Honour CONN_MAX_AGE and drop broken connections while connections are reused."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.task(name="qingfeng.beat_heartbeat", ignore_result=True)
