@@ -31,10 +31,9 @@ class StripClientIdentifiersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Removed unread: nothing later (views, loggers, error reports) can see them.
         for key in _IDENTIFYING_META:
             request.META.pop(key, None)
-        # Some code expects the key to exist; an unroutable placeholder says nothing.
-        request.META["REMOTE_ADDR"] = "0.0.0.0"  # noqa: S104 - a placeholder, not a bind address
         return self.get_response(request)
 
 

@@ -135,6 +135,28 @@ def new_receipt_code() -> str:
 # --- validation -----------------------------------------------------------------------
 
 
+def _clean_uploads(uploads: Sequence[UploadInput], errors: dict[str, list[str]]) -> list[CleanFile]:
+    """Check count, sizes and content type, and strip metadata; problems go to `errors`."""
+    problems = errors.setdefault("attachments", [])
+    files: list[CleanFile] = []
+    if len(uploads) > settings.ATTACHMENT_MAX_COUNT:
+        problems.append(_("附件最多 %(n)d 个。") % {"n": settings.ATTACHMENT_MAX_COUNT})
+    elif sum(len(u.data) for u in uploads) > settings.ATTACHMENT_MAX_TOTAL_BYTES:
+        problems.append(_("附件总大小不能超过 %(n)d MB。") % {"n": settings.ATTACHMENT_MAX_TOTAL_BYTES // 2**20})
+    else:
+        for upload in uploads:
+            if len(upload.data) > settings.ATTACHMENT_MAX_BYTES:
+                problems.append(_("单个附件不能超过 %(n)d MB。") % {"n": settings.ATTACHMENT_MAX_BYTES // 2**20})
+                continue
+            try:
+                files.append(sanitize_upload(name=upload.name, data=upload.data))
+            except AttachmentRejected as exc:
+                problems.append(str(exc.message))
+    if not problems:
+        del errors["attachments"]
+    return files
+
+
 def _validate(data: ReportInput) -> tuple[dict[str, Any], list[CleanFile]]:
     errors: dict[str, list[str]] = {k: list(v) for k, v in data.extra_errors.items()}
 
@@ -224,22 +246,7 @@ def _validate(data: ReportInput) -> tuple[dict[str, Any], list[CleanFile]]:
     if data.channel != Channel.VISIT and data.visitor_count is not None:
         add("visitor_count", _("只有来访需要填写来访人数。"))
 
-    # Attachments: count, size and content type, then metadata removal.
-    files: list[CleanFile] = []
-    uploads = list(data.attachments)
-    if len(uploads) > settings.ATTACHMENT_MAX_COUNT:
-        add("attachments", _("附件最多 %(n)d 个。") % {"n": settings.ATTACHMENT_MAX_COUNT})
-    elif sum(len(u.data) for u in uploads) > settings.ATTACHMENT_MAX_TOTAL_BYTES:
-        add("attachments", _("附件总大小不能超过 %(n)d MB。") % {"n": settings.ATTACHMENT_MAX_TOTAL_BYTES // 2**20})
-    else:
-        for upload in uploads:
-            if len(upload.data) > settings.ATTACHMENT_MAX_BYTES:
-                add("attachments", _("单个附件不能超过 %(n)d MB。") % {"n": settings.ATTACHMENT_MAX_BYTES // 2**20})
-                continue
-            try:
-                files.append(sanitize_upload(name=upload.name, data=upload.data))
-            except AttachmentRejected as exc:
-                add("attachments", str(exc.message))
+    files = _clean_uploads(data.attachments, errors)
     if errors:
         raise SubmissionError(errors)
     return clean, files
@@ -393,20 +400,7 @@ def _validate_message_text(text: str, uploads: Sequence[UploadInput], *, require
         errors["body"] = [_("请填写内容。")]
     if len(text) > MAX_MESSAGE_CHARS:
         errors["body"] = [_("内容不能超过 %(n)d 个字。") % {"n": MAX_MESSAGE_CHARS}]
-    files: list[CleanFile] = []
-    if len(uploads) > settings.ATTACHMENT_MAX_COUNT:
-        errors["attachments"] = [_("附件最多 %(n)d 个。") % {"n": settings.ATTACHMENT_MAX_COUNT}]
-    else:
-        for upload in uploads:
-            if len(upload.data) > settings.ATTACHMENT_MAX_BYTES:
-                errors.setdefault("attachments", []).append(
-                    _("单个附件不能超过 %(n)d MB。") % {"n": settings.ATTACHMENT_MAX_BYTES // 2**20}
-                )
-                continue
-            try:
-                files.append(sanitize_upload(name=upload.name, data=upload.data))
-            except AttachmentRejected as exc:
-                errors.setdefault("attachments", []).append(str(exc.message))
+    files = _clean_uploads(uploads, errors)
     if errors:
         raise SubmissionError(errors)
     return text, files
