@@ -24,7 +24,7 @@ reporter_feedback_given = Signal()
 reporter_review_requested = Signal()
 
 
-def queue_triage(report_id: uuid.UUID | str) -> bool:
+def queue_triage(report_id: uuid.UUID | str, *, attempt: int = 0, countdown: float | None = None) -> bool:
     """Queue the triage task with the report id only. False if the broker is down.
 
     Called after commit: the report is safe in the database, and the sweeper re-queues
@@ -35,7 +35,14 @@ def queue_triage(report_id: uuid.UUID | str) -> bool:
     from config.celery import app
 
     try:
-        app.send_task(TRIAGE_TASK, args=[str(report_id)], queue=settings.TRIAGE_QUEUE, retry=False)
+        app.send_task(
+            TRIAGE_TASK,
+            args=[str(report_id)],
+            kwargs={"attempt": attempt} if attempt else None,
+            queue=settings.TRIAGE_QUEUE,
+            countdown=countdown,
+            retry=False,
+        )
     except Exception as exc:  # noqa: BLE001 - any broker failure only delays triage
         logger.warning(
             "Broker unavailable (%s); report %s will be re-queued by the sweeper.", type(exc).__name__, report_id

@@ -15,3 +15,10 @@ class TriageConfig(AppConfig):
 
         handoff.report_submitted.connect(receivers.create_case, dispatch_uid="triage.create_case")
         handoff.register_case_summary_provider(receivers.case_summary_for_report)
+        from django.db.models.signals import post_delete, post_save
+
+        from triage.models import Category, Department, TermRule
+
+        for model in (TermRule, Category, Department):
+            for signal in (post_save, post_delete):
+                signal.connect(receivers.routing_edited, sender=model, dispatch_uid=f"triage.routing_edited.{model.__name__}")

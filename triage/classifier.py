@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import itertools
 import logging
-import math
 import re
 import threading
 from dataclasses import dataclass
@@ -102,6 +101,7 @@ class Classifier:
         self.pipeline = pipeline
         self.min_df_for_terms = min_df_for_terms
         self._feature_names: Any = None  # built once: rebuilding it costs ~0.1 s a call
+        self._weights: np.ndarray | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -119,40 +119,59 @@ class Classifier:
         return self.predict_prepared(self.prepare(texts))
 
     def explain(self, text: str, *, top: int = 3, terms: int = 6) -> Prediction:
-        prepared = self.prepare([text])
-        proba = self.pipeline.predict_proba(prepared)[0]
-        order = np.argsort(proba)[::-1]
-        classes = self.pipeline.classes_
-        best = int(order[0])
-        return Prediction(
-            label=str(classes[best]),
-            confidence=float(proba[best]),
-            alternatives=[(str(classes[i]), round(float(proba[i]), 3)) for i in order[1 : top + 1]],
-            terms=self._terms(prepared, best, terms),
-        )
+        return self.explain_prepared(self.prepare([text]), top=top, terms=terms)[0]
 
-    def _terms(self, prepared: list[tuple[list[str], str]], class_index: int, limit: int) -> list[str]:
-        """Word features that pushed towards the class, among words seen in at least
-        `min_df_for_terms` training reports (so no rare name is ever shown or stored)."""
-        union: FeatureUnion = self.pipeline.named_steps["features"]
-        words: TfidfVectorizer = union.transformer_list[0][1].vectorizer
-        x = words.transform([prepared[0][0]])
-        coef = _word_coefficients(self.pipeline, class_index, x.shape[1])
-        if coef is None:
+    def explain_prepared(self, prepared: list[tuple[list[str], str]], *, top: int = 3, terms: int = 6) -> list[Prediction]:
+        """Label, confidence, alternatives and driving terms for a batch of prepared texts:
+        features are computed once and shared by the prediction and the explanation."""
+        if not prepared:
             return []
-        n_docs = getattr(self.pipeline, "n_train_docs_", 0)
+        union: FeatureUnion = self.pipeline.named_steps["features"]
+        x = union.transform(prepared).tocsr()
+        proba = self.pipeline.named_steps["clf"].predict_proba(x)
+        classes = self.pipeline.classes_
+        weights = self._term_weights()
+        names = self._names()
+        results = []
+        for row in range(len(prepared)):
+            order = np.argsort(proba[row])[::-1]
+            best = int(order[0])
+            results.append(
+                Prediction(
+                    label=str(classes[best]),
+                    confidence=float(proba[row, best]),
+                    alternatives=[(str(classes[i]), round(float(proba[row, i]), 3)) for i in order[1 : top + 1]],
+                    terms=_top_terms(x, row, weights, best, names, terms),
+                )
+            )
+        return results
+
+    def _word_vectorizer(self) -> TfidfVectorizer:
+        union: FeatureUnion = self.pipeline.named_steps["features"]
+        return union.transformer_list[0][1].vectorizer
+
+    def _names(self) -> Any:
         if self._feature_names is None:
-            self._feature_names = words.get_feature_names_out()
-        names = self._feature_names
-        scored = []
-        for idx, value in zip(x.indices, x.data, strict=True):
-            weight = float(value * coef[idx])
-            if weight <= 0:
-                continue
-            df = (1 + n_docs) / math.exp(words.idf_[idx] - 1) - 1 if n_docs else self.min_df_for_terms
-            if df + 0.5 >= self.min_df_for_terms:
-                scored.append((weight, str(names[idx])))
-        return [name.replace(" ", "") for _w, name in sorted(scored, reverse=True)[:limit]]
+            self._feature_names = self._word_vectorizer().get_feature_names_out()
+        return self._feature_names
+
+    def _term_weights(self) -> np.ndarray | None:
+        """Per class, the weight of each word feature towards it, zero for words seen in
+        fewer than `min_df_for_terms` training reports (so no rare name is ever shown or
+        stored). Computed once per loaded model."""
+        if self._weights is None:
+            words = self._word_vectorizer()
+            n_words = len(words.idf_)
+            coef = _word_coefficients(self.pipeline, n_words)
+            if coef is None:
+                self._weights = np.zeros((0, n_words))
+            else:
+                n_docs = getattr(self.pipeline, "n_train_docs_", 0)
+                if n_docs:
+                    df = (1 + n_docs) / np.exp(words.idf_ - 1) - 1
+                    coef = coef * (df + 0.5 >= self.min_df_for_terms)
+                self._weights = coef
+        return self._weights if self._weights.shape[0] else None
 
     def dumps(self) -> bytes:
         buffer = io.BytesIO()
@@ -164,13 +183,32 @@ class Classifier:
         return cls(joblib.load(io.BytesIO(bytes(data))))
 
 
-def _word_coefficients(pipeline: Pipeline, class_index: int, n_word_features: int) -> np.ndarray | None:
+def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray | None:
+    """Mean coefficients of the calibrated estimators over the word features (the first
+    block of the feature union), one row per class."""
     calibrated = pipeline.named_steps["clf"]
     estimators = [c.estimator for c in getattr(calibrated, "calibrated_classifiers_", [])]
     if not estimators:
         return None
-    coef = np.mean([e.coef_[class_index][:n_word_features] for e in estimators], axis=0)
+    coef = np.mean([np.asarray(e.coef_)[:, :n_word_features] for e in estimators], axis=0)
+    if coef.shape[0] == 1:  # a binary model has one row: towards class 1, against class 0
+        coef = np.vstack([-coef[0], coef[0]])
     return np.asarray(coef)
+
+
+def _top_terms(x: Any, row: int, weights: np.ndarray | None, class_index: int, names: Any, limit: int) -> list[str]:
+    """Word features of one row that pushed towards the class, strongest first."""
+    if weights is None:
+        return []
+    start, end = x.indptr[row], x.indptr[row + 1]
+    indices = x.indices[start:end]
+    keep = indices < weights.shape[1]
+    indices = indices[keep]
+    scores = x.data[start:end][keep] * weights[class_index, indices]
+    positive = scores > 0
+    indices, scores = indices[positive], scores[positive]
+    order = np.argsort(-scores, kind="stable")[:limit]
+    return [str(names[indices[i]]).replace(" ", "") for i in order]
 
 
 class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]

@@ -4,6 +4,7 @@ department, duplicates and the reasons. Pure decision code; the task applies it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -20,6 +22,7 @@ from triage import classifier as clf
 from triage.defaults import ACCUSED_LEVEL_TERMS
 from triage.models import Case, Category, ClassifierModel, Department, DepartmentKind, RuleKind, TermRule
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _model_cache: dict[str, Any] = {"version": None, "model": None, "checked": 0.0}
 _gazetteer_cache: dict[str, Any] = {"at": 0.0, "entries": None}
@@ -49,6 +52,7 @@ def forget_caches() -> None:
     with _lock:
         _model_cache.update(version=None, model=None, checked=0.0)
         _gazetteer_cache.update(at=0.0, entries=None)
+    _routing_cache["snapshot"] = None
 
 
 # --- places ------------------------------------------------------------------------------
@@ -117,25 +121,117 @@ def extract_place(text: str) -> Place | None:
     return places[max(found, key=support)]
 
 
-# --- rules --------------------------------------------------------------------------------
+# --- rules and departments: one snapshot per worker, refreshed when an admin edits ------
 
 
-def _rules(kind: str) -> list[TermRule]:
-    return list(TermRule.objects.filter(kind=kind, is_active=True).select_related("department", "area"))
+@dataclass(frozen=True)
+class Rule:
+    term: str
+    label: str
+    weight: float
+    department: Department | None
+    area_code: str | None
 
 
-def _score_terms(text: str, rules: list[TermRule]) -> tuple[dict[str, float], dict[str, list[str]]]:
+@dataclass
+class RoutingSnapshot:
+    """Rules, categories and departments as triage reads them, loaded with a handful of
+    queries and shared by every report of a batch (and by later batches until an admin
+    edits one of them, or for at most ROUTING_MAX_AGE seconds)."""
+
+    version: object
+    loaded_at: float
+    rules: dict[str, list[Rule]]
+    categories: dict[str, Category]
+    departments_by_code: dict[str, Department]
+    discipline_by_area: dict[str, Department]
+    government_by_area: dict[str, Department]
+    city_discipline: Department | None
+
+
+ROUTING_VERSION_KEY = "triage:routing-version"
+ROUTING_MAX_AGE = 300
+_routing_cache: dict[str, RoutingSnapshot | None] = {"snapshot": None}
+
+
+def _routing_version() -> object:
+    from django.core.cache import cache
+
+    try:
+        return cache.get(ROUTING_VERSION_KEY, 0)
+    except Exception:  # noqa: BLE001 - a cache outage falls back on the age limit
+        return None
+
+
+def routing_changed() -> None:
+    """Called after an admin change to rules, categories or departments commits."""
+    from django.core.cache import cache
+
+    _routing_cache["snapshot"] = None
+    try:
+        cache.set(ROUTING_VERSION_KEY, time.time_ns(), timeout=None)
+    except Exception:  # noqa: BLE001 - other workers pick the change up within ROUTING_MAX_AGE
+        logger.warning("Could not announce a routing change; workers see it within %d s.", ROUTING_MAX_AGE)
+
+
+def routing_snapshot() -> RoutingSnapshot:
+    version = _routing_version()
+    now = time.monotonic()
+    snapshot = _routing_cache["snapshot"]
+    fresh = snapshot is not None and now - snapshot.loaded_at < ROUTING_MAX_AGE
+    if fresh and snapshot is not None and version is not None and snapshot.version == version:
+        return snapshot
+    rules: dict[str, list[Rule]] = {}
+    active_rules = TermRule.objects.filter(is_active=True).select_related("department", "area")
+    for rule in active_rules.order_by("kind", "label", "term", "pk"):
+        if rule.term:
+            rules.setdefault(rule.kind, []).append(
+                Rule(
+                    term=rule.term,
+                    label=rule.label,
+                    weight=rule.weight,
+                    department=rule.department if rule.department and rule.department.is_active else None,
+                    area_code=rule.area.code if rule.area_id and rule.area else None,
+                )
+            )
+    departments = list(Department.objects.filter(is_active=True).select_related("area"))
+    discipline: dict[str, Department] = {}
+    government: dict[str, Department] = {}
+    city_discipline = None
+    for department in departments:
+        if department.kind == DepartmentKind.DISCIPLINE:
+            discipline.setdefault(department.area.code, department)
+            if department.level == AreaLevel.CITY and city_discipline is None:
+                city_discipline = department
+        elif department.kind == DepartmentKind.GOVERNMENT:
+            government.setdefault(department.area.code, department)
+    snapshot = RoutingSnapshot(
+        version=version,
+        loaded_at=now,
+        rules=rules,
+        categories={c.name: c for c in Category.objects.all()},
+        departments_by_code={d.code: d for d in departments},
+        discipline_by_area=discipline,
+        government_by_area=government,
+        city_discipline=city_discipline,
+    )
+    _routing_cache["snapshot"] = snapshot
+    return snapshot
+
+
+def _score_terms(text: str, rules: list[Rule]) -> tuple[dict[str, float], dict[str, list[str]]]:
     scores: dict[str, float] = {}
     terms: dict[str, list[str]] = {}
     for rule in rules:
-        if rule.term and rule.term in text:
+        if rule.term in text:
             scores[rule.label] = scores.get(rule.label, 0.0) + rule.weight
             terms.setdefault(rule.label, []).append(rule.term)
     return scores, terms
 
 
-def decide_matter_type(text: str, chosen: str) -> tuple[str, list[str]]:
-    scores, terms = _score_terms(text, _rules(RuleKind.MATTER))
+def decide_matter_type(text: str, chosen: str, snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
+    snapshot = snapshot or routing_snapshot()
+    scores, terms = _score_terms(text, snapshot.rules.get(RuleKind.MATTER, []))
     if chosen:
         scores[chosen] = scores.get(chosen, 0.0) + settings.TRIAGE_REPORTER_CHOICE_WEIGHT  # a strong prior, not the last word
     if not scores:
@@ -144,16 +240,18 @@ def decide_matter_type(text: str, chosen: str) -> tuple[str, list[str]]:
     return label, terms.get(label, [])
 
 
-def decide_violation(text: str) -> tuple[str, list[str]]:
-    scores, terms = _score_terms(text, _rules(RuleKind.VIOLATION))
+def decide_violation(text: str, snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
+    snapshot = snapshot or routing_snapshot()
+    scores, terms = _score_terms(text, snapshot.rules.get(RuleKind.VIOLATION, []))
     if not scores:
         return "", []
     label = max(scores, key=lambda k: scores[k])
     return label, terms[label]
 
 
-def decide_urgency(text: str) -> list[str]:
-    return [r.term for r in _rules(RuleKind.URGENCY) if r.term and r.term in text]
+def decide_urgency(text: str, snapshot: RoutingSnapshot | None = None) -> list[str]:
+    snapshot = snapshot or routing_snapshot()
+    return [r.term for r in snapshot.rules.get(RuleKind.URGENCY, []) if r.term in text]
 
 
 def accused_level(text: str) -> int | None:
@@ -161,49 +259,49 @@ def accused_level(text: str) -> int | None:
     return max(levels) if levels else None
 
 
-# --- departments ------------------------------------------------------------------------
-
-
 def _county_code(place: Place) -> str:
     return place.chain[min(1, len(place.chain) - 1)]
 
 
-def functional_department(category: Category, place: Place) -> Department | None:
+def functional_department(category: Category, place: Place, snapshot: RoutingSnapshot | None = None) -> Department | None:
     """The category's functional department at the county level of the place (city level
     when the place is the city itself)."""
     if not category.department_suffix:
         return None
-    code = f"{_county_code(place)}-{category.department_suffix}"
-    return Department.objects.filter(code=code, is_active=True).first()
+    snapshot = snapshot or routing_snapshot()
+    return snapshot.departments_by_code.get(f"{_county_code(place)}-{category.department_suffix}")
 
 
 COUNTY_LEADER_TERMS = ("区长", "县长", "区委书记", "县委书记")
 
 
-def discipline_department(place: Place | None, level: int | None, *, county_leader: bool = False) -> Department | None:
+def discipline_department(
+    place: Place | None, level: int | None, *, county_leader: bool = False, snapshot: RoutingSnapshot | None = None
+) -> Department | None:
     """纪委监委 at the accused's level: village and township cadres and county departments
     answer to the county commission; county leaders and city officials to the city's."""
-    qs = Department.objects.filter(kind=DepartmentKind.DISCIPLINE, is_active=True)
-    city_commission = qs.filter(area__code=place.chain[0]) if place is not None else qs.filter(level=AreaLevel.CITY)
+    snapshot = snapshot or routing_snapshot()
+    city = snapshot.discipline_by_area.get(place.chain[0]) if place is not None else snapshot.city_discipline
     if level == AreaLevel.CITY or county_leader or place is None or len(place.chain) < 2:
-        return city_commission.first()
-    return qs.filter(area__code=_county_code(place)).first() or city_commission.first()
+        return city
+    return snapshot.discipline_by_area.get(_county_code(place)) or city
 
 
-def government_of(place: Place) -> Department | None:
-    return Department.objects.filter(area__code=place.code, kind=DepartmentKind.GOVERNMENT, is_active=True).first()
+def government_of(place: Place, snapshot: RoutingSnapshot | None = None) -> Department | None:
+    return (snapshot or routing_snapshot()).government_by_area.get(place.code)
 
 
-def route_by_rules(text: str, place: Place | None) -> tuple[list[Department], list[str]]:
+def route_by_rules(text: str, place: Place | None, snapshot: RoutingSnapshot | None = None) -> tuple[list[Department], list[str]]:
     """Admin routing rules (keyword, optionally limited to a place) that match."""
+    snapshot = snapshot or routing_snapshot()
     matched: list[Department] = []
     terms: list[str] = []
-    for rule in _rules(RuleKind.ROUTE):
-        if not rule.term or rule.term not in text:
+    for rule in snapshot.rules.get(RuleKind.ROUTE, []):
+        if rule.term not in text:
             continue
-        if rule.area_id and (place is None or (rule.area and rule.area.code not in place.chain)):
+        if rule.area_code and (place is None or rule.area_code not in place.chain):
             continue
-        target = rule.department or (government_of(place) if place and rule.label == "place_government" else None)
+        target = rule.department or (government_of(place, snapshot) if place and rule.label == "place_government" else None)
         if target is not None and target not in matched:
             matched.append(target)
             terms.append(rule.term)
@@ -212,17 +310,32 @@ def route_by_rules(text: str, place: Place | None) -> tuple[list[Department], li
 
 # --- duplicates -------------------------------------------------------------------------
 
+_BIT_SHIFTS = np.arange(64, dtype=np.uint64)
+_token_hashes: dict[str, int] = {}
+_TOKEN_HASH_CACHE_SIZE = 500_000
+
+
+def _token_hash(token: str) -> int:
+    value = _token_hashes.get(token)
+    if value is None:
+        if len(_token_hashes) >= _TOKEN_HASH_CACHE_SIZE:
+            _token_hashes.clear()
+        value = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+        _token_hashes[token] = value
+    return value
+
 
 def simhash(tokens: list[str]) -> int:
-    """64-bit SimHash over token counts, as a signed integer for a BIGINT column."""
+    """64-bit SimHash over token counts, as a signed integer for a BIGINT column: bit i is
+    set when the tokens whose hash has bit i outweigh those whose hash has not."""
     if not tokens:
         return 0
-    weights = [0] * 64
-    for token, count in Counter(tokens).items():
-        h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
-        for bit in range(64):
-            weights[bit] += count if h >> bit & 1 else -count
-    value = sum(1 << bit for bit in range(64) if weights[bit] > 0)
+    counts = Counter(tokens)
+    hashes = np.fromiter((_token_hash(t) for t in counts), dtype=np.uint64, count=len(counts))
+    weights = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    bits = ((hashes[:, None] >> _BIT_SHIFTS) & np.uint64(1)).astype(np.int64)
+    score = weights @ (2 * bits - 1)
+    value = int.from_bytes(np.packbits(score > 0, bitorder="little").tobytes(), "little")
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -232,27 +345,47 @@ def bands(fingerprint: int) -> tuple[int, int, int, int]:
 
 
 def hamming(a: int, b: int) -> int:
-    return bin((a ^ b) & ((1 << 64) - 1)).count("1")
+    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
 
 
-def find_duplicate(fingerprint: int, *, exclude_case_id: int) -> Case | None:
-    """The earliest recent case whose fingerprint is within the configured distance."""
-    b = bands(fingerprint)
+DUPLICATE_CANDIDATE_LIMIT = 50_000
+
+
+def find_duplicates(items: list[tuple[int, int, Any]]) -> dict[int, int]:
+    """For (case id, fingerprint, created_at) items, the id of the case each one repeats:
+    the earliest recent triaged case (or earlier item of the same batch) within the
+    configured distance, followed to the case it itself repeats. One query per batch."""
+    if not items:
+        return {}
+    max_distance = settings.TRIAGE_DUPLICATE_MAX_DISTANCE
     since = timezone.now() - timedelta(days=settings.TRIAGE_DUPLICATE_WINDOW_DAYS)
-    candidates = (
-        Case.objects.filter(
-            Q(fp_band0=b[0]) | Q(fp_band1=b[1]) | Q(fp_band2=b[2]) | Q(fp_band3=b[3]),
-            created_at__gte=since,
-            fingerprint__isnull=False,
-        )
-        .exclude(pk=exclude_case_id)
-        .order_by("created_at")
-        .only("pk", "fingerprint", "duplicate_of_id", "created_at")[:200]
+    item_bands = [bands(fp) for _id, fp, _at in items]
+    query = Q()
+    for i in range(4):
+        query |= Q(**{f"fp_band{i}__in": sorted({b[i] for b in item_bands})})
+    own = [case_id for case_id, _fp, _at in items]
+    candidates = list(
+        Case.objects.filter(query, created_at__gte=since, fingerprint__isnull=False)
+        .exclude(pk__in=own)
+        .order_by("created_at", "pk")
+        .values_list("pk", "fingerprint", "duplicate_of_id")[:DUPLICATE_CANDIDATE_LIMIT]
     )
-    for candidate in candidates:
-        if hamming(candidate.fingerprint or 0, fingerprint) <= settings.TRIAGE_DUPLICATE_MAX_DISTANCE:
-            return Case.objects.get(pk=candidate.duplicate_of_id) if candidate.duplicate_of_id else candidate
-    return None
+    found: dict[int, int] = {}
+    for case_id, fingerprint, _at in items:
+        for pk, candidate_fp, root in candidates:
+            if hamming(candidate_fp or 0, fingerprint) <= max_distance:
+                found[case_id] = root or pk
+                break
+    # Within the batch, a later report repeats an earlier one that found no older case.
+    ordered = sorted(items, key=lambda item: (item[2], item[0]))
+    for index, (case_id, fingerprint, _at) in enumerate(ordered):
+        if case_id in found:
+            continue
+        for earlier_id, earlier_fp, _earlier_at in ordered[:index]:
+            if hamming(earlier_fp, fingerprint) <= max_distance:
+                found[case_id] = found.get(earlier_id, earlier_id)
+                break
+    return found
 
 
 # --- the whole decision -------------------------------------------------------------------
@@ -274,21 +407,50 @@ class Decision:
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DecisionInput:
+    text: str  # title, body and place detail, decrypted in memory by the caller
+    chosen_matter_type: str = ""
+    area_code: str = ""
+    accused: str = ""
+
+
 def decide(*, text: str, chosen_matter_type: str, area_code: str, accused: str) -> Decision:
     """Decide everything for one report's text (decrypted in memory by the caller)."""
+    return decide_many([DecisionInput(text=text, chosen_matter_type=chosen_matter_type, area_code=area_code, accused=accused)])[0]
+
+
+def decide_many(items: list[DecisionInput]) -> list[Decision]:
+    """Decisions for a batch: each text is segmented once, and the classifier, the rules
+    and the departments are consulted once for the whole batch."""
+    if not items:
+        return []
     _gazetteer()  # loads the gazetteer into jieba's dictionary before segmenting
+    snapshot = routing_snapshot()
+    fulls = [f"{item.text}\n{item.accused}" for item in items]
+    tokens = [clf.segment(full) for full in fulls]
+    model = active_model()
+    version = ""
+    predictions: list[clf.Prediction | None] = [None] * len(items)
+    if model is not None:
+        version, classifier = model
+        predictions = list(classifier.explain_prepared([(t, clf.content_text(f)) for t, f in zip(tokens, fulls, strict=True)]))
+    return [
+        _decide_one(item, full, toks, prediction, version, snapshot)
+        for item, full, toks, prediction in zip(items, fulls, tokens, predictions, strict=True)
+    ]
+
+
+def _decide_one(
+    item: DecisionInput, full: str, tokens: list[str], prediction: clf.Prediction | None, version: str, snapshot: RoutingSnapshot
+) -> Decision:
     decision = Decision()
-    full = f"{text}\n{accused}"
-    tokens = clf.segment(full)
     decision.fingerprint = simhash(tokens)
     explanation: dict[str, Any] = {}
 
-    model = active_model()
-    if model is not None:
-        version, classifier = model
-        prediction = classifier.explain(full)
+    if prediction is not None:
         decision.model_version = version
-        decision.category = Category.objects.filter(name=prediction.label).first()
+        decision.category = snapshot.categories.get(prediction.label)
         decision.confidence = round(prediction.confidence, 4)
         explanation["category"] = {
             "label": prediction.label,
@@ -297,14 +459,14 @@ def decide(*, text: str, chosen_matter_type: str, area_code: str, accused: str) 
             "terms": prediction.terms,
         }
 
-    decision.matter_type, matter_terms = decide_matter_type(full, chosen_matter_type)
-    explanation["matter_type"] = {"label": decision.matter_type, "chosen": chosen_matter_type, "terms": matter_terms}
-    urgent_terms = decide_urgency(full)
+    decision.matter_type, matter_terms = decide_matter_type(full, item.chosen_matter_type, snapshot)
+    explanation["matter_type"] = {"label": decision.matter_type, "chosen": item.chosen_matter_type, "terms": matter_terms}
+    urgent_terms = decide_urgency(full, snapshot)
     decision.urgent = bool(urgent_terms)
     if urgent_terms:
         explanation["urgent_terms"] = urgent_terms
 
-    decision.place = place_for_code(area_code) if area_code else None
+    decision.place = place_for_code(item.area_code) if item.area_code else None
     if decision.place is None:
         decision.place = extract_place(full)
         if decision.place:
@@ -314,13 +476,13 @@ def decide(*, text: str, chosen_matter_type: str, area_code: str, accused: str) 
 
     reasons: list[str] = []
     if decision.matter_type == MatterType.ACCUSATION:
-        decision.violation, violation_terms = decide_violation(full)
+        decision.violation, violation_terms = decide_violation(full, snapshot)
         level = accused_level(full)
         county_leader = any(term in full for term in COUNTY_LEADER_TERMS)
-        decision.department = discipline_department(decision.place, level, county_leader=county_leader)
+        decision.department = discipline_department(decision.place, level, county_leader=county_leader, snapshot=snapshot)
         explanation["discipline"] = {"violation": decision.violation, "terms": violation_terms, "accused_level": level}
     else:
-        ruled, rule_terms = route_by_rules(full, decision.place)
+        ruled, rule_terms = route_by_rules(full, decision.place, snapshot)
         if len(ruled) > 1:
             reasons.append("conflicting_rules")
             explanation["rules"] = {"terms": rule_terms, "departments": [d.code for d in ruled]}
@@ -328,7 +490,7 @@ def decide(*, text: str, chosen_matter_type: str, area_code: str, accused: str) 
             decision.department = ruled[0]
             explanation["rules"] = {"terms": rule_terms, "departments": [ruled[0].code]}
         elif decision.category and decision.place:
-            decision.department = functional_department(decision.category, decision.place)
+            decision.department = functional_department(decision.category, decision.place, snapshot)
 
     if decision.department is None and "conflicting_rules" not in reasons:
         reasons.append("no_department")

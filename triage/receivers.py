@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from intake.handoff import CaseSummary
@@ -38,3 +39,12 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
         can_rate=case.status == CaseStatus.CLOSED,
         can_request_review=closed and in_window and case.status != CaseStatus.ARCHIVED,
     )
+
+
+def routing_edited(sender: Any, **kwargs: Any) -> None:
+    """A rule, category or department changed: this process forgets its routing snapshot
+    now, and every worker once the change has committed."""
+    from triage.decide import routing_changed
+
+    routing_changed()
+    transaction.on_commit(routing_changed)

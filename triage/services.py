@@ -6,7 +6,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from triage.decide import Decision, bands
+from intake.selectors import report_text
+from triage.decide import Decision, DecisionInput, bands, decide_many, find_duplicates
 from triage.models import Case, CaseStatus, Category, Correction, Department
 
 
@@ -14,27 +15,101 @@ class TriageError(Exception):
     """A triage action that is not allowed now; the message is for the user."""
 
 
-def apply_decision(case: Case, decision: Decision) -> Case:
-    """Store a decision on a case (inside the caller's transaction, row locked)."""
-    case.category = decision.category
-    case.confidence = decision.confidence
-    case.matter_type = decision.matter_type
-    case.violation = decision.violation
-    case.urgent = decision.urgent
-    case.triage_explanation = decision.explanation
-    case.model_version = decision.model_version
-    case.queue_reason = decision.queue_reason
-    case.department = decision.department
-    if decision.fingerprint is not None:
-        from triage.decide import find_duplicate
+DECISION_FIELDS = [
+    "category", "confidence", "matter_type", "violation", "urgent", "triage_explanation", "model_version",
+    "queue_reason", "department", "fingerprint", "fp_band0", "fp_band1", "fp_band2", "fp_band3", "duplicate_of",
+    "triaged_at", "status", "updated_at",
+]
 
-        case.fingerprint = decision.fingerprint
-        case.fp_band0, case.fp_band1, case.fp_band2, case.fp_band3 = bands(decision.fingerprint)
-        case.duplicate_of = find_duplicate(decision.fingerprint, exclude_case_id=case.pk)
+
+def _store_decisions(pairs: list[tuple[Case, Decision]]) -> list[Case]:
+    """Write decisions onto locked cases (caller's transaction), duplicates found with one
+    query for all of them, and save them with one UPDATE."""
+    now = timezone.now()
+    duplicates = find_duplicates(
+        [(case.pk, decision.fingerprint, case.created_at) for case, decision in pairs if decision.fingerprint is not None]
+    )
+    cases = []
+    for case, decision in pairs:
+        case.category = decision.category
+        case.confidence = decision.confidence
+        case.matter_type = decision.matter_type
+        case.violation = decision.violation
+        case.urgent = decision.urgent
+        case.triage_explanation = decision.explanation
+        case.model_version = decision.model_version
+        case.queue_reason = decision.queue_reason
+        case.department = decision.department
+        if decision.fingerprint is not None:
+            case.fingerprint = decision.fingerprint
+            case.fp_band0, case.fp_band1, case.fp_band2, case.fp_band3 = bands(decision.fingerprint)
+            case.duplicate_of_id = duplicates.get(case.pk)
+        case.triaged_at = now
+        case.updated_at = now
+        case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
+        cases.append(case)
+    Case.objects.bulk_update(cases, DECISION_FIELDS)
+    return cases
+
+
+def apply_decision(case: Case, decision: Decision) -> Case:
+    """Store a decision on one case (inside the caller's transaction, row locked)."""
+    return _store_decisions([(case, decision)])[0]
+
+
+def triage_reports(report_ids: list[str]) -> int:
+    """Triage the received reports among `report_ids`; the rest (already triaged, unknown,
+    or being triaged by another worker right now) are skipped. Returns how many were
+    triaged. Safe to call again with the same ids: a case is decided once.
+
+    The texts are decrypted in memory only and go nowhere but the decision; the slow part
+    (segmentation and the classifier) runs before any row is locked."""
+    waiting = list(
+        Case.objects.filter(report_id__in=report_ids, status=CaseStatus.RECEIVED)
+        .select_related("report")
+        .order_by("created_at", "pk")
+    )
+    if not waiting:
+        return 0
+    inputs = []
+    for case in waiting:
+        text = report_text(case.report)
+        inputs.append(
+            DecisionInput(
+                text=f"{text.title}\n{text.body}\n{text.place_detail}",
+                chosen_matter_type=case.report.matter_type,
+                area_code=text.area_code,
+                accused=text.accused,
+            )
+        )
+        del text
+    decisions = decide_many(inputs)
+    del inputs
+    by_id = {case.pk: decision for case, decision in zip(waiting, decisions, strict=True)}
+    with transaction.atomic():
+        # Locked cases belong to another worker deciding the same report (a redelivery):
+        # skip them rather than wait and decide twice.
+        locked = list(
+            Case.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=by_id, status=CaseStatus.RECEIVED)
+            .order_by("created_at", "pk")
+        )
+        if locked:
+            _store_decisions([(case, by_id[case.pk]) for case in locked])
+    return len(locked)
+
+
+@transaction.atomic
+def triage_failed(*, report_id: str) -> bool:
+    """A report whose triage keeps failing goes to the human queue: a person decides."""
+    case = Case.objects.select_for_update().filter(report_id=report_id, status=CaseStatus.RECEIVED).first()
+    if case is None:
+        return False
+    case.status = CaseStatus.AWAITING_TRIAGE
+    case.queue_reason = "triage_failed"
     case.triaged_at = timezone.now()
-    case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
-    case.save()
-    return case
+    case.save(update_fields=["status", "queue_reason", "triaged_at", "updated_at"])
+    return True
 
 
 @transaction.atomic

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
+import time
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from celery_batches import Batches, SimpleRequest
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from intake.handoff import queue_triage
-from intake.selectors import report_content
-from triage.decide import decide
 from triage.models import Case, CaseStatus
-from triage.services import apply_decision
+from triage.services import triage_failed, triage_reports
 
 logger = logging.getLogger(__name__)
 
@@ -33,52 +37,129 @@ def _warm_up(**kwargs: object) -> None:
 
 
 @shared_task(
+    base=Batches,
     name="triage.tasks.triage_report",
     acks_late=True,
-    autoretry_for=(Exception,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=8,
+    flush_every=settings.TRIAGE_BATCH_SIZE,
+    flush_interval=settings.TRIAGE_BATCH_WAIT_SECONDS,
 )
-def triage_report(report_id: str) -> None:
-    """Decide category, type, urgency, place and department for a received report, link
-    near-duplicates, and route it (confident) or put it in the human queue."""
-    case = Case.objects.filter(report_id=report_id).select_related("report").first()
-    if case is None:
-        logger.warning("No case for report %s; skipping.", report_id)
-        return
-    if case.status != CaseStatus.RECEIVED:
-        return  # already triaged: a redelivery or a sweeper duplicate
-    # Decrypted in memory only; nothing of it is logged, stored or sent on.
-    content = report_content(case.report)
-    decision = decide(
-        text=f"{content.title}\n{content.body}\n{content.place_detail}",
-        chosen_matter_type=case.report.matter_type,
-        area_code=content.area_code,
-        accused=content.accused,
+def triage_report(requests: list[SimpleRequest]) -> int:
+    """Triage received reports, a batch at a time.
+
+    One message per report, carrying its id only (and, on a retry, the attempt number).
+    The worker collects up to TRIAGE_BATCH_SIZE of them, or what arrived within
+    TRIAGE_BATCH_WAIT_SECONDS, and triages them together: segmentation and the
+    classifier run once per batch, the case rows are written with one UPDATE. Messages are
+    acknowledged when the batch returns (acks_late); a redelivered or swept duplicate finds
+    its case already triaged and does nothing.
+
+    A batch that fails is retried report by report, so one bad report cannot hold back
+    the others; a report that still fails is published again with exponential backoff and,
+    after TRIAGE_MAX_ATTEMPTS, handed to the human triage queue."""
+    attempts: dict[str, int] = {}
+    for request in requests:
+        report_id, attempt = _parse(request)
+        if report_id is not None:
+            attempts[report_id] = max(attempt, attempts.get(report_id, 0))
+    if not attempts:
+        return 0
+    ids = list(attempts)
+    started = time.monotonic()
+    try:
+        done = triage_reports(ids)
+    except DatabaseError as exc:
+        if not _database_reachable():
+            logger.warning("Triage batch of %d failed: database unavailable (%s); retrying later.", len(ids), type(exc).__name__)
+            for report_id in ids:
+                _retry_later(report_id, attempts[report_id])
+            return 0
+        done = _one_by_one(ids, attempts)
+    except Exception:  # noqa: BLE001 - isolate the report that fails, the others go on
+        done = _one_by_one(ids, attempts)
+    logger.info(
+        "Triage batch: %d message(s), %d report(s) triaged, %d already done, in %.2f s.",
+        len(requests), done, len(ids) - done, time.monotonic() - started,
     )
-    del content
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
-        if case.status != CaseStatus.RECEIVED:
-            return
-        apply_decision(case, decision)
+    return done
+
+
+def _parse(request: Any) -> tuple[str | None, int]:
+    args = list(getattr(request, "args", None) or [])
+    kwargs = dict(getattr(request, "kwargs", None) or {})
+    raw = args[0] if args else kwargs.get("report_id")
+    try:
+        report_id = str(uuid.UUID(str(raw)))
+        attempt = int(kwargs.get("attempt", 0))
+    except (TypeError, ValueError):
+        logger.warning("Ignored a triage message without a valid report id.")
+        return None, 0
+    return report_id, max(attempt, 0)
+
+
+def _one_by_one(ids: list[str], attempts: dict[str, int]) -> int:
+    done = 0
+    for report_id in ids:
+        try:
+            done += triage_reports([report_id])
+        except Exception as exc:  # noqa: BLE001 - logged by type only: messages may quote data
+            logger.warning("Triage of report %s failed (%s).", report_id, type(exc).__name__)
+            _retry_later(report_id, attempts[report_id])
+    return done
+
+
+def _database_reachable() -> bool:
+    from django.db import connection
+
+    try:
+        connection.close_if_unusable_or_obsolete()
+        connection.ensure_connection()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not now
+        return False
+
+
+def _retry_later(report_id: str, attempt: int) -> None:
+    """Publish the report again after a backoff, or give it to a person after the last
+    attempt. If even that fails, the sweeper finds the report still received."""
+    if attempt + 1 >= settings.TRIAGE_MAX_ATTEMPTS:
+        try:
+            if triage_failed(report_id=report_id):
+                logger.warning("Report %s could not be triaged automatically; sent to the human queue.", report_id)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("Could not hand report %s to a person (%s); the sweeper retries.", report_id, type(exc).__name__)
+        return
+    countdown = min(settings.TRIAGE_RETRY_BACKOFF_MAX, settings.TRIAGE_RETRY_BACKOFF * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+    queue_triage(report_id, attempt=attempt + 1, countdown=round(countdown, 1))
 
 
 @shared_task(name="triage.tasks.sweep_received", acks_late=True)
 def sweep_received(limit: int = 1000) -> int:
-    """Re-queue reports still waiting for triage: a lost publish delays, never loses."""
+    """Re-queue reports still waiting for triage: a lost publish delays, never loses.
+
+    A report swept once is not swept again for TRIAGE_SWEEP_REPEAT_SECONDS, so a long
+    backlog (a worker down for an hour) does not fill the queue with copies every minute."""
+    from django.core.cache import cache
+
     cutoff = timezone.now() - timedelta(seconds=settings.TRIAGE_SWEEP_AFTER_SECONDS)
-    ids = list(
-        Case.objects.filter(status=CaseStatus.RECEIVED, created_at__lt=cutoff)
+    ids = [
+        str(report_id)
+        for report_id in Case.objects.filter(status=CaseStatus.RECEIVED, created_at__lt=cutoff)
         .order_by("created_at")
         .values_list("report_id", flat=True)[:limit]
-    )
-    queued = sum(1 for report_id in ids if queue_triage(report_id))
-    if ids:
-        logger.info("Sweeper re-queued %d of %d untriaged reports.", queued, len(ids))
-    return queued
+    ]
+    if not ids:
+        return 0
+    keys = {f"triage:swept:{report_id}": report_id for report_id in ids}
+    try:
+        recent = set(cache.get_many(list(keys)))
+    except Exception:  # noqa: BLE001 - without the cache, sweep everything
+        recent = set()
+    queued = [report_id for key, report_id in keys.items() if key not in recent and queue_triage(report_id)]
+    if queued and settings.TRIAGE_SWEEP_REPEAT_SECONDS > 0:
+        with contextlib.suppress(Exception):
+            cache.set_many({f"triage:swept:{r}": 1 for r in queued}, timeout=settings.TRIAGE_SWEEP_REPEAT_SECONDS)
+    logger.info("Sweeper re-queued %d of %d untriaged reports (%d swept recently).", len(queued), len(ids), len(recent))
+    return len(queued)
 
 
 @shared_task(name="triage.tasks.retrain_classifier", acks_late=True, time_limit=3600)

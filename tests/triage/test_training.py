@@ -14,8 +14,7 @@ from django.core.management.base import CommandError
 from tests.factories import submit
 from triage.decide import active_model
 from triage.models import Category, ClassifierModel, Correction, Department
-from triage.services import triage_correct
-from triage.tasks import triage_report
+from triage.services import triage_correct, triage_reports
 from triage.training import correction_examples
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +82,7 @@ def test_corrections_are_used_by_the_next_training(demo_org: None, active_classi
                                                   small_csv: Path) -> None:
     officer = django_user_model.objects.create_user("officer", password="x-password-123")
     report = submit(body="这件事说的是一个特别的新问题：社区养老食堂的饭菜价格。", area_code="379901001001").report
-    triage_report(str(report.pk))
+    triage_reports([str(report.pk)])
     case = report.case
     triage_correct(case=case, user=officer, category=Category.objects.get(name="卫生计生"),
                    department=Department.objects.get(code="379901-wj"), reason="养老食堂归卫健委")

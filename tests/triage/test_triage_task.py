@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import Process, wait_for
 from tests.factories import submit
 from triage.models import Case, CaseStatus
-from triage.tasks import triage_report
+from triage.services import triage_reports
 
 
 def test_the_worker_routes_a_confident_report(demo_org: None, active_classifier: Any, celery_worker: Process) -> None:
@@ -24,7 +24,7 @@ def test_the_worker_routes_a_confident_report(demo_org: None, active_classifier:
 @pytest.mark.django_db
 def test_a_report_without_a_place_waits_for_a_person(demo_org: None, active_classifier: Any) -> None:
     report = submit(body="有一件事情想反映一下，具体情况比较复杂，希望有人联系。").report
-    triage_report(str(report.pk))
+    triage_reports([str(report.pk)])
     case = Case.objects.get(report=report)
     assert case.status == CaseStatus.AWAITING_TRIAGE and case.queue_reason == "no_department"
 
@@ -34,7 +34,7 @@ def test_a_repeated_report_is_linked_to_the_first(demo_org: None, active_classif
     text = "东城区文化路小区楼道堆放杂物多年，物业不清理，存在消防隐患，请相关部门督促整改。"
     first, second, third = (submit(body=text, area_code="379901001002").report for _ in range(3))
     for report in (first, second, third):
-        triage_report(str(report.pk))
+        triage_reports([str(report.pk)])
     first_case = Case.objects.get(report=first)
     assert Case.objects.get(report=second).duplicate_of == first_case
     assert Case.objects.get(report=third).duplicate_of == first_case
@@ -45,6 +45,6 @@ def test_a_repeated_report_is_linked_to_the_first(demo_org: None, active_classif
 def test_the_task_stores_no_text(demo_org: None, active_classifier: Any) -> None:
     canary = "独特姓名甲乙丙"
     report = submit(body=f"{canary}在东城区东关街道乱收费，请市场监管部门查处。").report
-    triage_report(str(report.pk))
+    triage_reports([str(report.pk)])
     case = Case.objects.get(report=report)
     assert canary not in str(case.triage_explanation)
