@@ -32,6 +32,7 @@ staff = [
     path("staff/triage/accept/", triage_views.bulk_accept, name="triage-bulk-accept"),
     path("staff/triage/<int:case_id>/", triage_views.case_detail, name="triage-case"),
     path("staff/triage/<int:case_id>/action/", triage_views.case_action, name="triage-action"),
+    path("staff/triage/<int:case_id>/split/", triage_views.case_split, name="triage-split"),
 ]
 
 api_v1 = [

@@ -52,8 +52,20 @@ def queue_triage(report_id: uuid.UUID | str, *, attempt: int = 0, countdown: flo
 
 
 @dataclass(frozen=True)
+class CasePart:
+    """One of several cases a report was split into, as its reporter sees it."""
+
+    number: str
+    status: str
+    status_label: str
+    department: str | None = None
+    deadline: date | None = None
+
+
+@dataclass(frozen=True)
 class CaseSummary:
-    """What a reporter may know about their case."""
+    """What a reporter may know about their case. `parts` lists every case of the report,
+    the main one first, when it raised several matters that are handled separately."""
 
     number: str
     status: str
@@ -65,6 +77,7 @@ class CaseSummary:
     can_rate: bool = False
     can_request_review: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    parts: tuple[CasePart, ...] = ()
 
 
 CaseSummaryProvider = Callable[[uuid.UUID], CaseSummary | None]

@@ -102,7 +102,12 @@ class Category(models.Model):
 class Case(models.Model):
     """The handling of one report. Everything here may be stored in the clear."""
 
-    report = models.OneToOneField(Report, on_delete=models.PROTECT, related_name="case")
+    # Usually one case per report; a report raising several separate matters is split into
+    # more cases (split_from set), each with its own category and department.
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="cases")
+    split_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="splits", verbose_name=_("拆分自")
+    )
     status = models.CharField(_("状态"), max_length=20, choices=CaseStatus.choices, default=CaseStatus.RECEIVED)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("承办部门")
@@ -140,6 +145,12 @@ class Case(models.Model):
         verbose_name_plural = _("案件")
         indexes = [models.Index(fields=["status", "created_at"], name="case_status_created")]
         permissions = [("triage_case", "Can work the human triage queue")]
+        constraints = [
+            # The worker, the sweeper and the citizen pages find a report's case by report id.
+            models.UniqueConstraint(
+                fields=["report"], condition=models.Q(split_from__isnull=True), name="one_primary_case_per_report"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.number
@@ -208,8 +219,14 @@ class TermRule(models.Model):
         return f"{self.get_kind_display()}: {self.term} → {self.label or self.department}"
 
 
+class CorrectionKind(models.TextChoices):
+    CORRECT = "correct", _("更正")
+    SPLIT = "split", _("拆分")
+
+
 class Correction(models.Model):
-    """A human correction of triage: used by the next training."""
+    """A human correction of triage: who, when, why. Plain corrections are used by the next
+    training; split records are not (a part's category does not label the whole text)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="corrections")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -219,6 +236,9 @@ class Correction(models.Model):
     old_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     new_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.CharField(_("原因"), max_length=500)
+    kind = models.CharField(_("类型"), max_length=10, choices=CorrectionKind.choices, default=CorrectionKind.CORRECT)
+    # Which part of the report a split case covers, for its department; no personal details.
+    note = models.CharField(_("说明"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-at"]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from intake.handoff import CaseSummary
+from intake.handoff import CasePart, CaseSummary
 from intake.models import Report
 from triage.models import CLOSED_STATES, Case, CaseStatus
 
@@ -21,12 +21,16 @@ def create_case(sender: Any, *, report: Report, **kwargs: Any) -> None:
 
 
 def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
-    case = Case.objects.select_related("department").filter(report_id=report_id).first()
+    cases = list(Case.objects.select_related("department").filter(report_id=report_id).order_by("pk"))
+    case = next((c for c in cases if c.split_from_id is None), None)
     if case is None:
         return None
-    closed = case.status in CLOSED_STATES
+    others = [c for c in cases if c is not case]
+    # A split report is rated, and may be reviewed, once every one of its cases is closed.
+    all_closed = all(c.status in CLOSED_STATES for c in cases)
+    last_closed = max((c.closed_at for c in cases if c.closed_at), default=None)
     in_window = bool(
-        case.closed_at and timezone.now() <= case.closed_at + timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS)
+        last_closed and timezone.now() <= last_closed + timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS)
     )
     return CaseSummary(
         number=case.number,
@@ -36,8 +40,19 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
         deadline=timezone.localdate(case.due_at) if case.due_at else None,
         closed_at=case.closed_at,
         accepts_messages=case.status != CaseStatus.ARCHIVED,
-        can_rate=case.status == CaseStatus.CLOSED,
-        can_request_review=closed and in_window and case.status != CaseStatus.ARCHIVED,
+        can_rate=case.status == CaseStatus.CLOSED and all_closed,
+        can_request_review=all_closed and in_window and case.status != CaseStatus.ARCHIVED,
+        parts=tuple(_part(c) for c in [case, *others]) if others else (),
+    )
+
+
+def _part(case: Case) -> CasePart:
+    return CasePart(
+        number=case.number,
+        status=case.status,
+        status_label=str(case.get_status_display()),
+        department=case.department.name if case.department else None,
+        deadline=timezone.localdate(case.due_at) if case.due_at else None,
     )
 
 

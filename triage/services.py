@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from intake.selectors import report_text
 from triage.decide import Decision, DecisionInput, bands, decide_many, find_duplicates
-from triage.models import Case, CaseStatus, Category, Correction, Department
+from triage.models import Case, CaseStatus, Category, Correction, CorrectionKind, Department
 
 
 class TriageError(Exception):
@@ -65,7 +69,7 @@ def triage_reports(report_ids: list[str]) -> int:
     The texts are decrypted in memory only and go nowhere but the decision; the slow part
     (segmentation and the classifier) runs before any row is locked."""
     waiting = list(
-        Case.objects.filter(report_id__in=report_ids, status=CaseStatus.RECEIVED)
+        Case.objects.filter(report_id__in=report_ids, status=CaseStatus.RECEIVED, split_from__isnull=True)
         .select_related("report")
         .order_by("created_at", "pk")
     )
@@ -102,7 +106,11 @@ def triage_reports(report_ids: list[str]) -> int:
 @transaction.atomic
 def triage_failed(*, report_id: str) -> bool:
     """A report whose triage keeps failing goes to the human queue: a person decides."""
-    case = Case.objects.select_for_update().filter(report_id=report_id, status=CaseStatus.RECEIVED).first()
+    case = (
+        Case.objects.select_for_update()
+        .filter(report_id=report_id, status=CaseStatus.RECEIVED, split_from__isnull=True)
+        .first()
+    )
     if case is None:
         return False
     case.status = CaseStatus.AWAITING_TRIAGE
@@ -171,3 +179,77 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
         case.queue_reason = ""
     case.save(update_fields=["duplicate_of", "department", "status", "queue_reason", "updated_at"])
     return case
+
+
+MAX_SPLIT_PARTS = 6
+
+
+class SplitPart(NamedTuple):
+    """One matter of a report being split: who handles it, and which part it is."""
+
+    category: Category | None
+    department: Department | None
+    note: str = ""
+
+
+@transaction.atomic
+def triage_split(*, case: Case, user: User, parts: Sequence[tuple[Category | None, Department | None, str]],
+                 reason: str) -> list[Case]:
+    """Split a report that raises several separate matters into several cases.
+
+    The case keeps the first part; every further part becomes a new case of the same
+    report (split_from = this case), assigned at once. One transaction: all or nothing.
+    Returns the cases in the order of `parts`.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise TriageError(_("拆分须说明原因。"))
+    items = [SplitPart(*p) for p in parts]
+    if len(items) < 2:
+        raise TriageError(_("拆分至少需要两项。"))
+    if len(items) > MAX_SPLIT_PARTS:
+        raise TriageError(_("一次最多拆分为 %(n)d 项。") % {"n": MAX_SPLIT_PARTS})
+    for number, item in enumerate(items, start=1):
+        if item.category is None or not item.category.is_active:
+            raise TriageError(_("第 %(n)d 项：请选择有效的类别。") % {"n": number})
+        if item.department is None or not item.department.is_active:
+            raise TriageError(_("第 %(n)d 项：请选择有效的承办部门。") % {"n": number})
+    if len({(i.category.pk, i.department.pk) for i in items if i.category and i.department}) < len(items):
+        raise TriageError(_("拆分后的各项类别和承办部门不能完全相同。"))
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.status != CaseStatus.AWAITING_TRIAGE:
+        raise TriageError(_("只有待分流的案件可以拆分。"))
+    if case.split_from_id is not None:
+        raise TriageError(_("拆分出的案件不能再拆分。"))
+
+    now = timezone.now()
+    old_category, old_department = case.category, case.department
+    first, rest = items[0], items[1:]
+    case.category, case.department = first.category, first.department
+    case.status = CaseStatus.ASSIGNED
+    case.queue_reason = ""
+    case.save(update_fields=["category", "department", "status", "queue_reason", "updated_at"])
+    result = [case]
+    for item in rest:
+        result.append(Case.objects.create(
+            report_id=case.report_id,
+            split_from=case,
+            status=CaseStatus.ASSIGNED,
+            category=item.category,
+            department=item.department,
+            matter_type=case.matter_type,
+            violation=case.violation,
+            urgent=case.urgent,
+            # Age and deadlines count from when the report arrived, not from the split.
+            created_at=case.created_at,
+            triaged_at=now,
+        ))
+    # Recorded as who/when/why, but kind=SPLIT keeps them out of training: a part's
+    # category does not label the whole text of the report.
+    Correction.objects.bulk_create([
+        Correction(case=part, user=user, at=now, kind=CorrectionKind.SPLIT, reason=reason[:500],
+                   note=(item.note or "").strip()[:200], old_category=old_category, old_department=old_department,
+                   new_category=item.category, new_department=item.department)
+        for part, item in zip(result, items, strict=True)
+    ])
+    return result

@@ -143,7 +143,7 @@ def sweep_received(limit: int = 1000) -> int:
     cutoff = timezone.now() - timedelta(seconds=settings.TRIAGE_SWEEP_AFTER_SECONDS)
     ids = [
         str(report_id)
-        for report_id in Case.objects.filter(status=CaseStatus.RECEIVED, created_at__lt=cutoff)
+        for report_id in Case.objects.filter(status=CaseStatus.RECEIVED, created_at__lt=cutoff, split_from__isnull=True)
         .order_by("created_at")
         .values_list("report_id", flat=True)[:limit]
     ]

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from intake.selectors import report_content
 from triage import classifier as clf
 from triage.decide import forget_caches
-from triage.models import ClassifierModel, Correction
+from triage.models import ClassifierModel, Correction, CorrectionKind
 
 
 class TrainingError(Exception):
@@ -53,11 +53,16 @@ def read_csv(path: str | Path, *, text_column: str, label_column: str, title_col
 
 
 def correction_examples() -> list[Example]:
-    """The latest human category of every corrected case, with its text decrypted in memory."""
+    """The latest human category of every corrected case, with its text decrypted in memory.
+
+    Cases of a split report are left out: each covers only part of the text, so its
+    category is not a label for the whole of it."""
     latest: dict[int, Correction] = {}
-    for correction in Correction.objects.filter(new_category__isnull=False).select_related(
-        "new_category", "case__report"
-    ).order_by("at"):
+    corrections = Correction.objects.filter(
+        new_category__isnull=False, kind=CorrectionKind.CORRECT, case__split_from__isnull=True,
+        case__splits__isnull=True,
+    )
+    for correction in corrections.select_related("new_category", "case__report").order_by("at"):
         latest[correction.case_id] = correction
     examples = []
     for correction in latest.values():

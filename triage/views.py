@@ -21,9 +21,10 @@ from intake.selectors import report_content
 from intake.services import content_view_record
 from triage.models import Case, CaseStatus, Category, Department
 from triage.selectors import QueueFilters, cases_for, triage_queue
-from triage.services import TriageError, triage_accept, triage_correct, triage_merge
+from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
 
 PAGE_SIZE = 50
+SPLIT_ROWS = 3
 
 
 class QueueFilterForm(forms.Form):
@@ -54,6 +55,23 @@ class CorrectForm(forms.Form):
 class MergeForm(forms.Form):
     into = forms.CharField(label=_lazy("并入案件编号"), max_length=20)
     reason = forms.CharField(label=_lazy("原因"), max_length=500)
+
+
+class SplitPartForm(forms.Form):
+    category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.filter(is_active=True))
+    department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
+    note = forms.CharField(label=_lazy("本项事项"), max_length=200, required=False,
+                           help_text=_lazy("简述本项反映的事项，勿填写姓名、电话等个人信息。"))
+
+
+# Rows left blank are ignored; two rows are the least a split needs.
+SplitPartFormSet = forms.formset_factory(
+    SplitPartForm, extra=SPLIT_ROWS, max_num=MAX_SPLIT_PARTS, absolute_max=MAX_SPLIT_PARTS
+)
+
+
+class SplitReasonForm(forms.Form):
+    reason = forms.CharField(label=_lazy("拆分原因"), max_length=500)
 
 
 def _case_or_404(request: HttpRequest, case_id: int) -> Case:
@@ -105,14 +123,57 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         # Every human view of content is an audit record.
         content_view_record(report=case.report, user=request.user, kind=AccessKind.VIEW_CONTENT)  # type: ignore[arg-type]
         content = report_content(case.report)
+    return _case_page(request, case, content=content)
+
+
+def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_formset: Any = None,
+               split_reason: SplitReasonForm | None = None, split_error: str = "", status: int = 200) -> HttpResponse:
     correct_form = CorrectForm(initial={"category": case.category, "department": case.department})
     merge_form = MergeForm()
-    duplicates = list(cases_for(request.user).filter(duplicate_of=case).only("pk", "created_at", "status"))  # type: ignore[arg-type]
+    if split_formset is None:
+        split_formset = SplitPartFormSet(prefix="part", initial=[{"category": case.category, "department": case.department}])
+    visible = cases_for(request.user)  # type: ignore[arg-type]
+    duplicates = list(visible.filter(duplicate_of=case).only("pk", "created_at", "status"))
+    splits = list(visible.filter(split_from=case).select_related("category", "department"))
     return render(request, "triage/case.html", {
         "case": case, "content": content, "correct_form": correct_form, "merge_form": merge_form,
-        "explanation": case.triage_explanation or {}, "duplicates": duplicates,
+        "split_formset": split_formset, "split_reason": split_reason or SplitReasonForm(prefix="split"),
+        "split_error": split_error,
+        "explanation": case.triage_explanation or {}, "duplicates": duplicates, "splits": splits,
         "can_act": case.status == CaseStatus.AWAITING_TRIAGE,
-    })
+        "can_split": case.status == CaseStatus.AWAITING_TRIAGE and case.split_from_id is None,
+    }, status=status)
+
+
+@require_POST
+@login_required
+@permission_required("triage.triage_case", raise_exception=True)
+def case_split(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Split a report raising several matters into several cases. On bad input the page
+    comes back with the officer's rows and the error; nothing is stored."""
+    case = _case_or_404(request, case_id)
+    formset = SplitPartFormSet(request.POST, prefix="part")
+    reason_form = SplitReasonForm(request.POST, prefix="split")
+    error = ""
+    if not formset.is_valid() or not reason_form.is_valid():
+        error = _("拆分未成功，请按提示修改。")
+        if formset.non_form_errors():
+            error += " " + " ".join(str(e) for e in formset.non_form_errors())
+    else:
+        # The first row comes pre-filled with the suggestion, so it counts even unchanged.
+        filled = [f for i, f in enumerate(formset.forms) if i < formset.initial_form_count() or f.has_changed()]
+        parts = [(f.cleaned_data["category"], f.cleaned_data["department"], f.cleaned_data.get("note", ""))
+                 for f in filled if f.cleaned_data]
+        try:
+            cases = triage_split(case=case, user=request.user, parts=parts,  # type: ignore[arg-type]
+                                 reason=reason_form.cleaned_data["reason"])
+        except TriageError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, _("已拆分为 %(n)d 件并分别交办：%(numbers)s。") % {
+                "n": len(cases), "numbers": "、".join(c.number for c in cases)})
+            return redirect("triage-queue")
+    return _case_page(request, case, split_formset=formset, split_reason=reason_form, split_error=error, status=400)
 
 
 @require_POST

@@ -30,7 +30,7 @@ def _nothing_stored() -> bool:
 def test_it_stores_an_encrypted_report_with_its_case(demo_org: None) -> None:
     result = submit(area_code="379901001002", accused="某物业公司", title="楼道杂物")
     report = Report.objects.get(pk=result.report.pk)
-    assert report.case.status == CaseStatus.RECEIVED
+    assert report.cases.get().status == CaseStatus.RECEIVED
     content = report_content(report)
     assert content.area_name == "清河市东城区东关街道文化路社区"
     assert content.accused == "某物业公司" and content.title == "楼道杂物"

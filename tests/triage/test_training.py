@@ -83,7 +83,7 @@ def test_corrections_are_used_by_the_next_training(demo_org: None, active_classi
     officer = django_user_model.objects.create_user("officer", password="x-password-123")
     report = submit(body="这件事说的是一个特别的新问题：社区养老食堂的饭菜价格。", area_code="379901001001").report
     triage_reports([str(report.pk)])
-    case = report.case
+    case = report.cases.get()
     triage_correct(case=case, user=officer, category=Category.objects.get(name="卫生计生"),
                    department=Department.objects.get(code="379901-wj"), reason="养老食堂归卫健委")
     assert Correction.objects.count() == 1
