@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -359,5 +360,11 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {
         "task": "intake.tasks.purge_idempotency",
         "schedule": 3600.0,
+    },
+    # Corrections teach the model: retrain every week at night (only if there is new data).
+    "retrain-classifier-weekly": {
+        "task": "triage.tasks.retrain_classifier",
+        "schedule": crontab(minute=30, hour=2, day_of_week="sun"),
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 6 * 3600},
     },
 }

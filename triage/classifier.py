@@ -24,6 +24,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from triage import charvec
+
 jieba.setLogLevel(logging.WARNING)
 
 _CODE = re.compile(r"[A-Za-z]+\d+")  # the dataset masks places as A1区, B3县 …
@@ -64,9 +66,21 @@ def add_user_words(words: list[str]) -> None:
                 _user_words.add(word)
 
 
+_kept: dict[str, bool] = {}  # token -> kept by segment(); tokens repeat, the checks need not
+
+
+def _keep(token: str) -> bool:
+    kept = _kept.get(token)
+    if kept is None:
+        kept = bool(token.strip()) and not _PUNCT.fullmatch(token) and token not in STOP_WORDS
+        if len(_kept) < 500_000:
+            _kept[token] = kept
+    return kept
+
+
 def segment(text: str) -> list[str]:
     """Precise-mode jieba tokens of normalised text, without punctuation or stop words."""
-    return [w for w in jieba.lcut(normalize(text)) if w.strip() and not _PUNCT.fullmatch(w) and w not in STOP_WORDS]
+    return [w for w in jieba.lcut(normalize(text)) if _keep(w)]
 
 
 def tokenize(text: str) -> list[str]:
@@ -221,11 +235,25 @@ class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def fit(self, X: Any, y: Any = None) -> Part:
         assert self.vectorizer is not None
         self.vectorizer.fit([x[self.part] for x in X])
+        self.__dict__.pop("_fast", None)  # built again from the new vocabulary on first use
         return self
 
     def transform(self, X: Any) -> Any:
         assert self.vectorizer is not None
-        return self.vectorizer.transform([x[self.part] for x in X])
+        texts = [x[self.part] for x in X]
+        fast = self._fast_path()
+        return fast.transform(texts) if fast is not None else self.vectorizer.transform(texts)
+
+    def _fast_path(self) -> charvec.CharNgramIndex | None:
+        """The vectorised char n-gram path (same matrix, ~10x faster), built on first use."""
+        if not hasattr(self, "_fast"):
+            self._fast = charvec.CharNgramIndex(self.vectorizer) if charvec.supports(self.vectorizer) else None
+        return self._fast
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_fast", None)  # derived and large: never pickled into a model artifact
+        return state
 
 
 def build_pipeline() -> Pipeline:

@@ -99,6 +99,15 @@ class Category(models.Model):
         return self.name
 
 
+QUEUE_REASONS = {
+    "low_confidence": _("分类把握不足"),
+    "no_department": _("未能确定承办部门"),
+    "conflicting_rules": _("分流规则冲突"),
+    "triage_failed": _("自动分流多次失败"),
+    "returned": _("承办部门退回"),
+}
+
+
 class Case(models.Model):
     """The handling of one report. Everything here may be stored in the clear."""
 
@@ -154,6 +163,11 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def queue_reason_label(self) -> str:
+        """Why triage left the case to a person, in words (the code is stored)."""
+        return str(QUEUE_REASONS.get(self.queue_reason, self.queue_reason))
 
     @property
     def number(self) -> str:

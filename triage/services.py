@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,8 +52,28 @@ def _store_decisions(pairs: list[tuple[Case, Decision]]) -> list[Case]:
         case.updated_at = now
         case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
         cases.append(case)
-    Case.objects.bulk_update(cases, DECISION_FIELDS)
+    _write_fields(cases, DECISION_FIELDS)
     return cases
+
+
+def _write_fields(cases: list[Case], fields: list[str]) -> None:
+    """UPDATE the given fields of many cases with one prepared statement executed for
+    every row (psycopg pipelines them). Django's bulk_update builds a CASE expression per
+    field and row: for 100 cases x 18 fields that cost more than triaging them."""
+    if not cases:
+        return
+    quote = connection.ops.quote_name
+    columns = [Case._meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(str(column.column))} = %s" for column in columns)  # type: ignore[union-attr]
+    table, pk = quote(Case._meta.db_table), quote(str(Case._meta.pk.column))  # type: ignore[union-attr]
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608 - quoted model names; values are parameters
+    rows = [
+        [column.get_db_prep_save(getattr(case, column.attname), connection) for column in columns]  # type: ignore[union-attr]
+        + [case.pk]
+        for case in cases
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def apply_decision(case: Case, decision: Decision) -> Case:

@@ -164,8 +164,19 @@ def sweep_received(limit: int = 1000) -> int:
 
 @shared_task(name="triage.tasks.retrain_classifier", acks_late=True, time_limit=3600)
 def retrain_classifier() -> str:
-    """Weekly: train on the labelled data plus every human correction since."""
-    from triage.training import train_and_register
+    """Weekly (beat): train on the labelled data plus every human correction, unless the
+    active model already saw exactly that data. Activation still requires the new model to
+    be at least as good as the active one."""
+    from triage.training import TrainingError, train_and_register
 
-    result = train_and_register(csv_path=settings.TRAINING_CSV)
+    try:
+        result = train_and_register(csv_path=settings.TRAINING_CSV, only_if_changed=True)
+    except TrainingError as exc:
+        logger.warning("Weekly retraining skipped: %s", exc)
+        return ""
+    logger.info(
+        "Weekly retraining: model %s, %s.",
+        result.model.version,
+        "activated" if result.activated else "kept the active model",
+    )
     return result.model.version

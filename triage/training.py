@@ -110,9 +110,10 @@ class TrainingResult:
     previous_macro_f1: float | None
 
 
-def train_and_register(*, csv_path: str | Path, limit: int | None = None) -> TrainingResult:
+def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_if_changed: bool = False) -> TrainingResult:
     """Train on the CSV's train split plus every human correction; evaluate on its test
-    split; keep the model, and activate it only if it is not worse than the active one."""
+    split; keep the model, and activate it only if it is not worse than the active one.
+    With only_if_changed, nothing is trained when the active model saw the same data."""
     train = read_csv(csv_path, text_column="text", label_column="label", where={"split": "train"})
     test = read_csv(csv_path, text_column="text", label_column="label", where={"split": "test"})
     if limit:
@@ -121,6 +122,10 @@ def train_and_register(*, csv_path: str | Path, limit: int | None = None) -> Tra
     examples = train + corrections
     if len({e.label for e in examples}) < 2:
         raise TrainingError("need at least two categories to train")
+    if only_if_changed:
+        current = ClassifierModel.objects.filter(is_active=True).first()
+        if current is not None and current.data_hash == data_hash(examples):
+            return TrainingResult(model=current, activated=False, previous_macro_f1=current.metrics.get("macro_f1"))
     started = time.perf_counter()
     classifier = clf.fit([e.text for e in examples], [e.label for e in examples])
     seconds = time.perf_counter() - started

@@ -93,3 +93,25 @@ def test_corrections_are_used_by_the_next_training(demo_org: None, active_classi
     call_command("train_classifier", "--csv", str(small_csv), stdout=out)
     version = json.loads(out.getvalue().strip().splitlines()[-1])["version"]
     assert ClassifierModel.objects.get(version=version).n_corrections == 1
+
+
+def test_the_weekly_retraining_is_scheduled_and_skips_unchanged_data(demo_org: None, small_csv: Path, settings: Any) -> None:
+    from celery.schedules import crontab
+
+    from triage.tasks import retrain_classifier
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "triage.tasks.retrain_classifier")
+    assert isinstance(entry["schedule"], crontab)
+    settings.TRAINING_CSV = str(small_csv)
+    first = retrain_classifier()
+    assert ClassifierModel.objects.get(is_active=True).version == first
+    assert retrain_classifier() == first  # nothing new: no second model
+    assert ClassifierModel.objects.count() == 1
+
+
+def test_the_weekly_retraining_without_data_only_warns(demo_org: None, tmp_path: Path, settings: Any) -> None:
+    from triage.tasks import retrain_classifier
+
+    settings.TRAINING_CSV = str(tmp_path / "missing.csv")
+    assert retrain_classifier() == ""
+    assert not ClassifierModel.objects.exists()
