@@ -6,12 +6,12 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from triage import workflow
 from triage.decide import Decision, bands
 from triage.models import Case, CaseStatus, Category, Correction, Department
 
-
-class TriageError(Exception):
-    """A triage action that is not allowed now; the message is for the user."""
+# The triage queue's actions are workflow transitions: one error type for both.
+TriageError = workflow.WorkflowError
 
 
 def apply_decision(case: Case, decision: Decision) -> Case:
@@ -34,7 +34,7 @@ def apply_decision(case: Case, decision: Decision) -> Case:
     case.triaged_at = timezone.now()
     case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
     case.save()
-    return case
+    return workflow.case_routed(case=case)
 
 
 @transaction.atomic
@@ -45,10 +45,12 @@ def triage_accept(*, case: Case, user: User) -> Case:
         raise TriageError("只有待分流的案件可以分流。")
     if case.department is None:
         raise TriageError("请先选择承办部门。")
+    workflow.triage_authorize(case=case, user=user, action="triage_accept")
     case.status = CaseStatus.ASSIGNED
     case.queue_reason = ""
     case.save(update_fields=["status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_accept", from_status=CaseStatus.AWAITING_TRIAGE,
+                                 payload={"department": case.department_id})
 
 
 @transaction.atomic
@@ -60,7 +62,9 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status not in (CaseStatus.AWAITING_TRIAGE, CaseStatus.ASSIGNED):
         raise TriageError("该案件已受理，不能在分流环节更正。")
-    Correction.objects.create(
+    workflow.triage_authorize(case=case, user=user, action="triage_correct")
+    from_status = case.status
+    correction = Correction.objects.create(
         case=case,
         user=user,
         old_category=case.category,
@@ -74,7 +78,9 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     case.status = CaseStatus.ASSIGNED
     case.queue_reason = ""
     case.save(update_fields=["category", "department", "status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_correct", from_status=from_status,
+                                 payload={"department": department.pk, "category": case.category_id,
+                                          "correction": correction.pk})
 
 
 @transaction.atomic
@@ -88,6 +94,7 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
         raise TriageError("不能并入自身。")
     if case.status != CaseStatus.AWAITING_TRIAGE:
         raise TriageError("只有待分流的案件可以合并。")
+    workflow.triage_authorize(case=case, user=user, action="triage_merge")
     root = into.duplicate_of or into
     case.duplicate_of = root
     if root.department_id:
@@ -95,4 +102,5 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
         case.status = CaseStatus.ASSIGNED
         case.queue_reason = ""
     case.save(update_fields=["duplicate_of", "department", "status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_merge", from_status=CaseStatus.AWAITING_TRIAGE,
+                                 payload={"into": root.pk, "department": case.department_id})
