@@ -14,6 +14,7 @@ seconds otherwise) and the due time moves on by that much when the clock resumes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from triage.workdays import WorkCalendar, end_of_day
-from triage.workflow_models import Deadline, DeadlineKind, DeadlinePolicy, DeadlineUnit, Priority
+from triage.workflow_models import Deadline, DeadlinePolicy, DeadlineUnit, Priority
 
 if TYPE_CHECKING:
     from triage.models import Case
@@ -190,6 +191,28 @@ def time_left(deadline: Deadline, *, now: datetime | None = None) -> timedelta:
     return deadline.due_at - at
 
 
+@dataclass(frozen=True)
+class DeadlineView:
+    """One clock as the console shows it."""
+
+    kind: str
+    label: str
+    due_at: datetime
+    time_left: timedelta
+    state: DeadlineState
+    paused: bool
+    finished: bool
+
+
+def case_deadlines(*, case: Case, now: datetime | None = None) -> list[DeadlineView]:
+    """The case's clocks, running ones first, each with its state and time left (one query)."""
+    now = now or timezone.now()
+    rows = sorted(Deadline.objects.filter(case=case), key=lambda d: (not d.is_open, d.due_at))
+    return [DeadlineView(kind=d.kind, label=str(d.get_kind_display()), due_at=d.due_at, time_left=time_left(d, now=now),
+                         state=deadline_state(d, now=now), paused=d.paused_at is not None, finished=not d.is_open)
+            for d in rows]
+
+
 def case_due_refresh(case: Case) -> None:
     """Keep `Case.due_at` (queue order, the citizen's page) at the earliest running deadline."""
     case.due_at = (
@@ -198,19 +221,13 @@ def case_due_refresh(case: Case) -> None:
     )
 
 
-__all__ = [
-    "DeadlineKind", "DeadlineState", "case_due_refresh", "compute_due", "deadline_cancel", "deadline_extend",
-    "deadline_meet", "deadline_start", "deadline_state", "deadlines_pause", "deadlines_resume", "effective_priority",
-    "extension_limits", "policy_for", "seed_deadline_policies", "time_left",
-]
-
 
 # name, kind, channel, matter type, priority, amount, unit, named only, extensions, most per extension, note
 DEFAULT_POLICIES: list[tuple[str, str, str, str, str, int, str, bool, int, int, str]] = [
-    ("信访工作条例", "transfer", "", "", "", 15, "working_days", False, 0, 0, "登记并转送、交办（第二十二条）"),
+    ("信访工作条例", "transfer", "", "", "", 15, "working_days", False, 0, 0, "登记并转送、交办"),
     ("信访工作条例", "acceptance_notice", "", "", "", 15, "working_days", False, 0, 0, "告知是否受理"),
-    ("信访工作条例", "handle", "", "", "", 60, "working_days", False, 1, 30, "办理期限；延期一次不超过30日（第三十二条）"),
-    ("信访工作条例", "review", "", "", "", 30, "working_days", False, 0, 0, "复查、复核（第三十四、三十五条）"),
+    ("信访工作条例", "handle", "", "", "", 60, "working_days", False, 1, 30, "办理期限；经批准可延期一次，不超过30日"),
+    ("信访工作条例", "review", "", "", "", 30, "working_days", False, 0, 0, "复查、复核意见"),
     ("检举控告工作规则", "transfer", "", "accusation", "", 5, "working_days", False, 0, 0, "5个工作日内转送"),
     ("检举控告工作规则", "acceptance_notice", "", "accusation", "", 15, "working_days", True, 0, 0,
      "15个工作日内告知实名检举控告人受理情况"),

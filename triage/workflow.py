@@ -38,10 +38,10 @@ from intake.services import SubmissionError, message_post
 from triage import deadlines
 from triage.audit import event_append
 from triage.models import CLOSED_STATES, Case, CaseStatus, Department
-from triage.workflow_models import DeadlineKind
+from triage.workflow_models import Deadline, DeadlineKind
 
 S = CaseStatus
-MAX_REVIEW_ROUNDS = 2  # 复查, then 复核: the 复核 opinion is final (信访工作条例 第三十五条)
+MAX_REVIEW_ROUNDS = 2  # 复查, then 复核: the 复核 opinion is final (信访工作条例)
 
 
 class WorkflowError(Exception):
@@ -313,9 +313,17 @@ def _commit(case: Case, action: Action, *, user: User | None, from_status: str, 
     return case
 
 
-def _handling_clock(case: Case) -> Any:
+def _handling_clock(case: Case) -> Deadline | None:
+    """The clock an extension applies to: the review deadline under review, else handling."""
     return deadlines.open_deadline(case=case, kind=DeadlineKind.REVIEW) or deadlines.open_deadline(
         case=case, kind=DeadlineKind.HANDLE)
+
+
+def _require_clock(case: Case) -> Deadline:
+    clock = _handling_clock(case)
+    if clock is None:
+        raise WorkflowError(_("没有正在计时的办理期限。"))
+    return clock
 
 
 def _assigned_clocks(case: Case, at: datetime) -> None:
@@ -344,8 +352,13 @@ def case_routed(*, case: Case) -> Case:
 
 def triage_event(*, case: Case, user: User, action: str, from_status: str, payload: dict[str, Any]) -> Case:
     """The triage queue's actions (triage/services.py) on a locked case they changed."""
-    if case.status == S.ASSIGNED and from_status != S.ASSIGNED:
-        _assigned_clocks(case, timezone.now())
+    at = timezone.now()
+    if case.status == S.ASSIGNED and from_status == S.ASSIGNED:
+        # Re-routed before acceptance: the new department's acceptance clock starts afresh.
+        deadlines.deadline_cancel(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE, at=at)
+        deadlines.deadline_start(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE, at=at)
+    elif case.status == S.ASSIGNED:
+        _assigned_clocks(case, at)
     return _commit(case, ACTIONS[action], user=user, from_status=from_status, payload=payload,
                    to_status=case.status)
 
@@ -517,7 +530,7 @@ def case_extension_request(*, case: Case, user: User, amount: int, reason: str) 
     case = _lock(case)
     action = _authorize("extension_request", user=user, case=case)
     reason = _required(reason, _("申请延期须说明原因。"))
-    clock = _handling_clock(case)
+    clock = _require_clock(case)
     _left, most = deadlines.extension_limits(clock)
     if amount < 1 or amount > most:
         raise WorkflowError(_("延期时限须在 1 至 %(n)d %(u)s之间。") % {"n": most, "u": clock.get_unit_display()})
@@ -532,8 +545,8 @@ def case_extension_request(*, case: Case, user: User, amount: int, reason: str) 
 def case_extension_approve(*, case: Case, user: User) -> Case:
     case = _lock(case)
     action = _authorize("extension_approve", user=user, case=case)
-    clock = _handling_clock(case)
-    amount = clock.requested_extension
+    clock = _require_clock(case)
+    amount = clock.requested_extension or 0
     left, most = deadlines.extension_limits(clock)
     if left < 1 or amount > most:  # the policy may have been tightened since the request
         raise WorkflowError(_("延期超出规定限度。"))
@@ -548,7 +561,7 @@ def case_extension_reject(*, case: Case, user: User, reason: str) -> Case:
     action = _authorize("extension_reject", user=user, case=case)
     reason = _required(reason, _("不批准延期须说明原因。"))
     note = _note(case, user=user, text=reason)
-    clock = _handling_clock(case)
+    clock = _require_clock(case)
     clock.requested_extension = None
     clock.save(update_fields=["requested_extension"])
     return _commit(case, action, user=user, from_status=case.status, payload={"note": note})

@@ -238,3 +238,28 @@ def test_response_times_are_stored_when_they_happen(team: Team) -> None:
     assert case.time_to_acknowledge == timedelta(days=1)
     assert case.time_to_first_reply == timedelta(days=2)
     assert case.time_to_close == timedelta(days=3)
+
+
+def test_the_console_view_lists_running_clocks_first_with_state_and_time_left(team: Team) -> None:
+    with frozen(at(2026, 11, 2, 9)):
+        case = bring_to(new_case(), CaseStatus.ACCEPTED, team)
+    views = deadlines.case_deadlines(case=case, now=at(2026, 11, 3, 9))
+    assert [(v.kind, v.label, v.finished) for v in views][0] == (DeadlineKind.HANDLE, "办理", False)
+    assert {v.kind for v in views if v.finished} == {DeadlineKind.TRANSFER, DeadlineKind.ACCEPTANCE_NOTICE}
+    assert views[0].state == DeadlineState.NORMAL and views[0].time_left > timedelta(days=60)
+
+
+def test_correcting_the_department_of_an_assigned_case_restarts_its_acceptance_clock(demo_org: None) -> None:
+    from tests.triage.casework import staff
+    from triage.models import Department
+    from triage.services import triage_correct
+
+    officer = staff("officer", "triage_officer", "379900-xf")
+    with frozen(at(2026, 11, 2, 9)):
+        case = new_case()
+    with frozen(at(2026, 11, 9, 9)):
+        triage_correct(case=case, user=officer, category=None, department=Department.objects.get(code="379901-jy"),
+                       reason="属教育局职责。")
+    clocks = Deadline.objects.filter(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE).order_by("pk")
+    assert [(c.cancelled_at is not None, c.started_at) for c in clocks] == [
+        (True, at(2026, 11, 2, 9)), (False, at(2026, 11, 9, 9))]
