@@ -269,9 +269,8 @@ def _post(case: Case, *, user: User | None, kind: str, text: str, visible: bool)
     try:
         return message_post(report=case.report, direction=MessageDirection.TO_REPORTER, kind=kind, text=text,
                             author=user, visible_to_reporter=visible)
-    except SubmissionError as exc:
-        raise WorkflowError("；".join(str(m) for msgs in exc.args[0].values() for m in msgs)
-                            if exc.args and isinstance(exc.args[0], dict) else str(exc)) from exc
+    except SubmissionError as exc:  # too long, say: the same words the citizen's form shows
+        raise WorkflowError("；".join(str(m) for msgs in exc.errors.values() for m in msgs)) from exc
 
 
 def _note(case: Case, *, user: User | None, text: str) -> str:

@@ -244,7 +244,7 @@ def test_the_console_view_lists_running_clocks_first_with_state_and_time_left(te
     with frozen(at(2026, 11, 2, 9)):
         case = bring_to(new_case(), CaseStatus.ACCEPTED, team)
     views = deadlines.case_deadlines(case=case, now=at(2026, 11, 3, 9))
-    assert [(v.kind, v.label, v.finished) for v in views][0] == (DeadlineKind.HANDLE, "办理", False)
+    assert (views[0].kind, views[0].label, views[0].finished) == (DeadlineKind.HANDLE, "办理", False)
     assert {v.kind for v in views if v.finished} == {DeadlineKind.TRANSFER, DeadlineKind.ACCEPTANCE_NOTICE}
     assert views[0].state == DeadlineState.NORMAL and views[0].time_left > timedelta(days=60)
 

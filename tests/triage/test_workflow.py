@@ -315,3 +315,10 @@ def test_event_payloads_refuse_free_text(team: Team) -> None:
     bad: dict[str, Any] = {"score": 0.5}
     with pytest.raises(ValueError, match="ids, codes or numbers"):
         event_append(case=case, kind="x", from_status="", to_status="", payload=bad)
+
+
+def test_an_overlong_reply_is_refused_with_the_forms_message(team: Team) -> None:
+    case = bring_to(new_case(), S.IN_PROGRESS, team)
+    with pytest.raises(WorkflowError, match="不能超过"):
+        workflow.case_draft_reply(case=case, user=team.handler, text="很长" * 20000)
+    assert Case.objects.get(pk=case.pk).status == S.IN_PROGRESS
