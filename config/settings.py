@@ -234,6 +234,8 @@ REPORT_BODY_MAX_CHARS = 20000
 IDEMPOTENCY_TTL_HOURS = env_int("QINGFENG_IDEMPOTENCY_TTL_HOURS", 24)
 # Days after closing during which a reporter may ask for a review (信访工作条例: 30 days).
 REVIEW_REQUEST_WINDOW_DAYS = env_int("QINGFENG_REVIEW_REQUEST_WINDOW_DAYS", 30)
+# A running deadline is 临期 when less than this share of its period is left.
+DEADLINE_DUE_SOON_FRACTION = float(os.environ.get("QINGFENG_DEADLINE_DUE_SOON_FRACTION", "0.2"))
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,8 +1,21 @@
 """Admin: departments, categories, routing and term rules, classifier versions."""
 
+from typing import Any
+
 from django.contrib import admin
 
-from triage.models import Case, Category, ClassifierModel, Correction, Department, StaffProfile, TermRule
+from triage.models import (
+    CalendarOverride,
+    Case,
+    CaseEvent,
+    Category,
+    ClassifierModel,
+    Correction,
+    DeadlinePolicy,
+    Department,
+    StaffProfile,
+    TermRule,
+)
 
 
 @admin.register(Department)
@@ -41,3 +54,34 @@ class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 admin.site.register(StaffProfile)
 admin.site.register(Correction)
+
+
+@admin.register(DeadlinePolicy)
+class DeadlinePolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "kind", "channel", "matter_type", "priority", "amount", "unit", "max_extensions",
+                    "max_extension_amount", "named_reporter_only", "is_active")
+    list_filter = ("kind", "unit", "is_active")
+
+
+@admin.register(CalendarOverride)
+class CalendarOverrideAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("date", "is_workday", "note")
+    date_hierarchy = "date"
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only: the chain is append-only."""
+
+    list_display = ("case", "seq", "kind", "from_status", "to_status", "actor", "at")
+    list_filter = ("kind",)
+    raw_id_fields = ("case", "actor")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

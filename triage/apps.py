@@ -14,6 +14,9 @@ class TriageConfig(AppConfig):
         from triage import receivers
 
         handoff.report_submitted.connect(receivers.create_case, dispatch_uid="triage.create_case")
+        handoff.reporter_message_posted.connect(receivers.reporter_answered, dispatch_uid="triage.answered")
+        handoff.reporter_feedback_given.connect(receivers.reporter_rated, dispatch_uid="triage.rated")
+        handoff.reporter_review_requested.connect(receivers.reporter_requested_review, dispatch_uid="triage.review")
         handoff.register_case_summary_provider(receivers.case_summary_for_report)
         from django.db.models.signals import post_delete, post_save
 

@@ -9,6 +9,23 @@ from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Report
 
+# Workflow models live in their own module; imported here so Django registers them.
+from triage.workflow_models import (
+    CalendarOverride,
+    CaseEvent,
+    Deadline,
+    DeadlineKind,
+    DeadlinePolicy,
+    DeadlineUnit,
+    Priority,
+)
+
+__all__ = [
+    "CLOSED_STATES", "Area", "CalendarOverride", "Case", "CaseEvent", "CaseStatus", "Category", "ClassifierModel",
+    "Correction", "Deadline", "DeadlineKind", "DeadlinePolicy", "DeadlineUnit", "Department", "DepartmentKind",
+    "Priority", "Report", "RuleKind", "StaffProfile", "TermRule",
+]
+
 
 class DepartmentKind(models.TextChoices):
     GOVERNMENT = "government", _("人民政府/街道办/村（居）委会")
@@ -147,6 +164,27 @@ class Case(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates", verbose_name=_("重复于")
     )
+    # Workflow (triage/workflow.py): flags and pending requests beside the status.
+    priority = models.CharField(_("紧急程度"), max_length=10, choices=Priority.choices, default=Priority.ORDINARY)
+    supervised = models.BooleanField(_("督办"), default=False, db_index=True)
+    supervised_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(_("挂起时间"), null=True, blank=True)
+    suspend_reason = models.CharField(max_length=20, blank=True)
+    transfer_to = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming_transfers",
+        verbose_name=_("转办至"),
+    )
+    misroute_count = models.PositiveSmallIntegerField(_("退回分流次数"), default=0)
+    review_round = models.PositiveSmallIntegerField(_("复查轮次"), default=0)
+    # Response times for the dashboards, stored once, when they happen.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    time_to_acknowledge = models.DurationField(null=True, blank=True)
+    time_to_first_reply = models.DurationField(null=True, blank=True)
+    time_to_close = models.DurationField(null=True, blank=True)
+    # Head of this case's event chain (triage/audit.py): a deleted last event shows.
+    audit_seq = models.PositiveIntegerField(default=0)
+    audit_head = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -258,3 +296,4 @@ class Correction(models.Model):
         ordering = ["-at"]
         verbose_name = _("分流更正")
         verbose_name_plural = _("分流更正")
+

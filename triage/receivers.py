@@ -11,13 +11,43 @@ from django.db import transaction
 from django.utils import timezone
 
 from intake.handoff import CasePart, CaseSummary
-from intake.models import Report
+from intake.models import Feedback, Message, MessageKind, Report, ReviewRequest
 from triage.models import CLOSED_STATES, Case, CaseStatus
+from triage.workflow import (
+    MAX_REVIEW_ROUNDS,
+    case_citizen_answered,
+    case_rate,
+    case_register,
+    case_review_request,
+)
 
 
 def create_case(sender: Any, *, report: Report, **kwargs: Any) -> None:
     """Called inside the submission transaction: the case commits with its report."""
-    Case.objects.create(report=report, status=CaseStatus.RECEIVED)
+    case_register(case=Case.objects.create(report=report, status=CaseStatus.RECEIVED))
+
+
+def _case_of(report_id: uuid.UUID) -> Case | None:
+    return Case.objects.filter(report_id=report_id, split_from__isnull=True).first()
+
+
+def reporter_answered(sender: Any, *, message: Message, **kwargs: Any) -> None:
+    """The reporter wrote back: a case waiting for their answer resumes its clocks."""
+    case = _case_of(message.report_id)
+    if case is not None and message.kind == MessageKind.ANSWER:
+        case_citizen_answered(case=case, message_id=str(message.pk))
+
+
+def reporter_rated(sender: Any, *, feedback: Feedback, **kwargs: Any) -> None:
+    case = _case_of(feedback.report_id)
+    if case is not None:
+        case_rate(case=case, rating=feedback.rating)
+
+
+def reporter_requested_review(sender: Any, *, review_request: ReviewRequest, **kwargs: Any) -> None:
+    case = _case_of(review_request.report_id)
+    if case is not None:
+        case_review_request(case=case, request_id=str(review_request.pk))
 
 
 def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
@@ -41,7 +71,8 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
         closed_at=case.closed_at,
         accepts_messages=case.status != CaseStatus.ARCHIVED,
         can_rate=case.status == CaseStatus.CLOSED and all_closed,
-        can_request_review=all_closed and in_window and case.status != CaseStatus.ARCHIVED,
+        can_request_review=all_closed and in_window and case.status != CaseStatus.ARCHIVED
+        and case.review_round < MAX_REVIEW_ROUNDS,
         parts=tuple(_part(c) for c in [case, *others]) if others else (),
     )
 

@@ -11,12 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from intake.selectors import report_text
+from triage import workflow
 from triage.decide import Decision, DecisionInput, bands, decide_many, find_duplicates
 from triage.models import Case, CaseStatus, Category, Correction, CorrectionKind, Department
 
-
-class TriageError(Exception):
-    """A triage action that is not allowed now; the message is for the user."""
+# The triage queue's actions are workflow transitions: one error type for both.
+TriageError = workflow.WorkflowError
 
 
 DECISION_FIELDS = [
@@ -52,7 +52,8 @@ def _store_decisions(pairs: list[tuple[Case, Decision]]) -> list[Case]:
         case.updated_at = now
         case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
         cases.append(case)
-    _write_fields(cases, DECISION_FIELDS)
+    workflow.cases_routed(cases, at=now)  # events, clocks and due dates, for the whole batch
+    _write_fields(cases, [*DECISION_FIELDS, *workflow.ROUTED_FIELDS])
     return cases
 
 
@@ -114,7 +115,8 @@ def triage_reports(report_ids: list[str]) -> int:
         # Locked cases belong to another worker deciding the same report (a redelivery):
         # skip them rather than wait and decide twice.
         locked = list(
-            Case.objects.select_for_update(skip_locked=True)
+            Case.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("report")
             .filter(pk__in=by_id, status=CaseStatus.RECEIVED)
             .order_by("created_at", "pk")
         )
@@ -136,7 +138,7 @@ def triage_failed(*, report_id: str) -> bool:
     case.status = CaseStatus.AWAITING_TRIAGE
     case.queue_reason = "triage_failed"
     case.triaged_at = timezone.now()
-    case.save(update_fields=["status", "queue_reason", "triaged_at", "updated_at"])
+    workflow.case_routed(case=case)
     return True
 
 
@@ -148,10 +150,12 @@ def triage_accept(*, case: Case, user: User) -> Case:
         raise TriageError("只有待分流的案件可以分流。")
     if case.department is None:
         raise TriageError("请先选择承办部门。")
+    workflow.triage_authorize(case=case, user=user, action="triage_accept")
     case.status = CaseStatus.ASSIGNED
     case.queue_reason = ""
     case.save(update_fields=["status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_accept", from_status=CaseStatus.AWAITING_TRIAGE,
+                                 payload={"department": case.department_id})
 
 
 @transaction.atomic
@@ -163,7 +167,9 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status not in (CaseStatus.AWAITING_TRIAGE, CaseStatus.ASSIGNED):
         raise TriageError("该案件已受理，不能在分流环节更正。")
-    Correction.objects.create(
+    workflow.triage_authorize(case=case, user=user, action="triage_correct")
+    from_status = case.status
+    correction = Correction.objects.create(
         case=case,
         user=user,
         old_category=case.category,
@@ -177,7 +183,9 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     case.status = CaseStatus.ASSIGNED
     case.queue_reason = ""
     case.save(update_fields=["category", "department", "status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_correct", from_status=from_status,
+                                 payload={"department": department.pk, "category": case.category_id,
+                                          "correction": correction.pk})
 
 
 @transaction.atomic
@@ -191,6 +199,7 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
         raise TriageError("不能并入自身。")
     if case.status != CaseStatus.AWAITING_TRIAGE:
         raise TriageError("只有待分流的案件可以合并。")
+    workflow.triage_authorize(case=case, user=user, action="triage_merge")
     root = into.duplicate_of or into
     case.duplicate_of = root
     if root.department_id:
@@ -198,7 +207,8 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
         case.status = CaseStatus.ASSIGNED
         case.queue_reason = ""
     case.save(update_fields=["duplicate_of", "department", "status", "queue_reason", "updated_at"])
-    return case
+    return workflow.triage_event(case=case, user=user, action="triage_merge", from_status=CaseStatus.AWAITING_TRIAGE,
+                                 payload={"into": root.pk, "department": case.department_id})
 
 
 MAX_SPLIT_PARTS = 6
@@ -241,6 +251,7 @@ def triage_split(*, case: Case, user: User, parts: Sequence[tuple[Category | Non
         raise TriageError(_("只有待分流的案件可以拆分。"))
     if case.split_from_id is not None:
         raise TriageError(_("拆分出的案件不能再拆分。"))
+    workflow.triage_authorize(case=case, user=user, action="triage_split")
 
     now = timezone.now()
     old_category, old_department = case.category, case.department
@@ -272,4 +283,10 @@ def triage_split(*, case: Case, user: User, parts: Sequence[tuple[Category | Non
                    new_category=item.category, new_department=item.department)
         for part, item in zip(result, items, strict=True)
     ])
+    # Every case of the split gets its event and its acceptance clock at its department.
+    parts_payload = {"parts": [part.pk for part in result]}
+    for part in result:
+        from_status = CaseStatus.AWAITING_TRIAGE if part is case else ""
+        workflow.triage_event(case=part, user=user, action="triage_split", from_status=from_status,
+                              payload={**parts_payload, "department": part.department_id})
     return result

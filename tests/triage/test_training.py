@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.factories import submit
 from triage.decide import active_model
-from triage.models import Category, ClassifierModel, Correction, Department
+from triage.models import Category, ClassifierModel, Correction, Department, StaffProfile
 from triage.services import triage_correct, triage_reports
 from triage.training import correction_examples
 
@@ -81,6 +82,8 @@ def test_bad_arguments_fail_with_one_line(demo_org: None, tmp_path: Path) -> Non
 def test_corrections_are_used_by_the_next_training(demo_org: None, active_classifier: Any, django_user_model: Any,
                                                   small_csv: Path) -> None:
     officer = django_user_model.objects.create_user("officer", password="x-password-123")
+    officer.groups.add(Group.objects.get(name="triage_officer"))  # the service checks the role
+    StaffProfile.objects.create(user=officer, department=Department.objects.get(code="379900-xf"))
     report = submit(body="这件事说的是一个特别的新问题：社区养老食堂的饭菜价格。", area_code="379901001001").report
     triage_reports([str(report.pk)])
     case = report.cases.get()

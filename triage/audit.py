@@ -1,0 +1,214 @@
+"""The case event log as hash chains, and its verification (`manage.py verify_audit`).
+
+One chain per case, not one global chain. Every transition already locks its case row
+(select_for_update) and the chain's head (`Case.audit_seq`, `Case.audit_head`) is on that
+row, so concurrent writers of different cases never wait for each other and writers of
+one case are serialised by the lock they hold anyway; a global chain would need one lock
+held by every transition until commit. Each event hashes its case, its number within the
+case and the previous event's hash, so an edited row fails its own hash, a deleted row
+leaves a gap in the numbers, a reordered row no longer follows its predecessor, and a
+deleted last row no longer matches the head stored on the case. The id (a global
+sequence) orders events across cases for readers; it is not part of the hash.
+
+This detects changes made without recomputing the chain; someone who can rewrite the
+database and recompute every hash is stopped only by heads copied elsewhere (the summary
+line of verify_audit prints a digest of all heads for that purpose).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from triage.workflow_models import CaseEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from triage.models import Case
+
+GENESIS = "0" * 64
+CHAIN_VERSION = 1
+_ALLOWED_SCALARS = (str, int, bool, type(None))
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    """Ids, codes and numbers only: text typed by people goes in encrypted messages."""
+    for key, value in payload.items():
+        values = value if isinstance(value, list) else [value]
+        if not isinstance(key, str) or not all(isinstance(v, _ALLOWED_SCALARS) for v in values):
+            raise ValueError(f"event payload {key!r} must be ids, codes or numbers")
+        if any(isinstance(v, str) and len(v) > 64 for v in values):
+            raise ValueError(f"event payload {key!r} is too long to be an id or a code")
+
+
+def canonical(*, case_id: int, seq: int, kind: str, from_status: str, to_status: str, actor_id: int | None,
+              actor_kind: str, payload: dict[str, Any], at: datetime, prev_hash: str) -> bytes:
+    record = {
+        "v": CHAIN_VERSION, "case": case_id, "seq": seq, "kind": kind, "from": from_status, "to": to_status,
+        "actor": actor_id, "actor_kind": actor_kind, "payload": payload,
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"), "prev": prev_hash,
+    }
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_append(*, case: Case, kind: str, from_status: str, to_status: str, actor: User | None = None,
+                 actor_kind: str = "staff", payload: dict[str, Any] | None = None) -> CaseEvent:
+    """Append an event to the case's chain, inside the caller's transaction."""
+    from triage.models import Case
+
+    payload = payload or {}
+    _check_payload(payload)
+    # Locks the case row (a no-op if the caller holds it) and reads the head fresh.
+    seq, head = Case.objects.select_for_update().values_list("audit_seq", "audit_head").get(pk=case.pk)
+    prev_hash = head or GENESIS
+    at = timezone.now()
+    digest = hashlib.sha256(canonical(
+        case_id=case.pk, seq=seq + 1, kind=kind, from_status=from_status, to_status=to_status,
+        actor_id=actor.pk if actor else None, actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
+    )).hexdigest()
+    event = CaseEvent.objects.create(
+        case=case, seq=seq + 1, kind=kind, from_status=from_status, to_status=to_status, actor=actor,
+        actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash, hash=digest,
+    )
+    Case.objects.filter(pk=case.pk).update(audit_seq=seq + 1, audit_head=digest)
+    case.audit_seq, case.audit_head = seq + 1, digest
+    return event
+
+
+def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]]], *, actor_kind: str = "system",
+                         at: datetime | None = None) -> list[CaseEvent]:
+    """Append one system event to each of many cases with one INSERT.
+
+    The caller holds the row locks of all the cases (select_for_update) and loaded them
+    after locking, so `audit_seq`/`audit_head` on each object are the chain heads; the new
+    heads are set on the objects, and the caller saves them with the rest of its update.
+    Entries: (case, kind, from_status, to_status, payload)."""
+    at = at or timezone.now()
+    events = []
+    for case, kind, from_status, to_status, payload in entries:
+        _check_payload(payload)
+        seq, prev_hash = case.audit_seq + 1, case.audit_head or GENESIS
+        digest = hashlib.sha256(canonical(
+            case_id=case.pk, seq=seq, kind=kind, from_status=from_status, to_status=to_status, actor_id=None,
+            actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
+        )).hexdigest()
+        events.append(CaseEvent(case=case, seq=seq, kind=kind, from_status=from_status, to_status=to_status,
+                                actor=None, actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
+                                hash=digest))
+        case.audit_seq, case.audit_head = seq, digest
+    return CaseEvent.objects.bulk_create(events)
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    case_id: int
+    case_number: str
+    seq: int
+    event_id: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"事件 #{self.event_id}（案件 {self.case_number} 第 {self.seq} 条）" if self.event_id else (
+            f"案件 {self.case_number} 第 {self.seq} 条事件")
+        return f"{where}：{self.message}"
+
+
+@dataclass
+class AuditSummary:
+    cases: int = 0
+    events: int = 0
+    broken_cases: int = 0
+    problems: list[AuditProblem] = field(default_factory=list)
+    heads_digest: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_cases == 0
+
+
+_EVENT_FIELDS = ("id", "case_id", "seq", "kind", "from_status", "to_status", "actor_id", "actor_kind", "payload",
+                 "at", "prev_hash", "hash")
+
+
+def _case_number(case_id: int, created_at: datetime) -> str:
+    return f"QF{timezone.localtime(created_at).year}{case_id:08d}"
+
+
+def _check_case(case_id: int, number: str, audit_seq: int, audit_head: str,
+                events: list[tuple[Any, ...]]) -> AuditProblem | None:
+    """The first problem of one case's chain, or None."""
+    expected_seq, prev = 1, GENESIS
+    for event_id, _case, seq, kind, from_status, to_status, actor_id, actor_kind, payload, at, prev_hash, digest in events:
+        if seq > expected_seq:
+            return AuditProblem(case_id, number, expected_seq, None,
+                                f"缺失（被删除），其后的事件 #{event_id} 是第 {seq} 条")
+        if seq < expected_seq:
+            return AuditProblem(case_id, number, seq, event_id, "序号重复")
+        if prev_hash != prev:
+            return AuditProblem(case_id, number, seq, event_id, "不接续前一条事件：次序被调换，或前一条被替换")
+        recomputed = hashlib.sha256(canonical(
+            case_id=case_id, seq=seq, kind=kind, from_status=from_status, to_status=to_status, actor_id=actor_id,
+            actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
+        )).hexdigest()
+        if recomputed != digest:
+            return AuditProblem(case_id, number, seq, event_id, "内容被修改（哈希不符）")
+        prev, expected_seq = digest, expected_seq + 1
+    if audit_seq >= expected_seq:
+        return AuditProblem(case_id, number, expected_seq, None, f"缺失（链尾被删除；案件记录共 {audit_seq} 条）")
+    if audit_seq < expected_seq - 1 or (audit_seq and prev != audit_head):
+        return AuditProblem(case_id, number, expected_seq - 1, None, "与案件记录的链头不符")
+    return None
+
+
+def _grouped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+    """Consecutive events of one case at a time (rows come ordered by case, seq)."""
+    current: list[tuple[Any, ...]] = []
+    for row in rows:
+        if current and row[1] != current[0][1]:
+            yield current[0][1], current
+            current = []
+        current.append(row)
+    if current:
+        yield current[0][1], current
+
+
+def audit_verify(*, chunk_size: int = 2000, max_problems: int = 20) -> AuditSummary:
+    """Walk every case's chain in (case, seq) order with two streaming cursors merged, in
+    one consistent snapshot; the first problem listed is the first bad event in that order."""
+    from triage.models import Case
+
+    summary = AuditSummary()
+    heads = hashlib.sha256()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cases = Case.objects.order_by("pk").values_list("pk", "created_at", "audit_seq", "audit_head")
+        events = CaseEvent.objects.order_by("case_id", "seq").values_list(*_EVENT_FIELDS)
+        groups = _grouped(events.iterator(chunk_size=chunk_size))
+        pending = next(groups, None)
+        for case_id, created_at, audit_seq, audit_head in cases.iterator(chunk_size=chunk_size):
+            summary.cases += 1
+            own: list[tuple[Any, ...]] = []
+            while pending is not None and pending[0] <= case_id:
+                if pending[0] == case_id:  # events of a missing case cannot exist (FK)
+                    own = pending[1]
+                pending = next(groups, None)
+            summary.events += len(own)
+            heads.update(f"{case_id}:{audit_seq}:{audit_head};".encode())
+            problem = _check_case(case_id, _case_number(case_id, created_at), audit_seq, audit_head, own)
+            if problem is not None:
+                summary.broken_cases += 1
+                if len(summary.problems) < max_problems:
+                    summary.problems.append(problem)
+    summary.heads_digest = heads.hexdigest()
+    return summary

@@ -1,0 +1,298 @@
+"""Case deadlines: which policy applies, when a clock is due, pausing it while the case
+waits for the citizen, extensions, and the 正常 / 临期 / 超期 state.
+
+Units. The regulation (信访工作条例) says "日" without saying which. DESIGN.md counts
+Chinese working days, and so do the default policies; an office whose province counts
+calendar days sets the policy's unit to calendar_days, and then a period that ends on a
+rest day runs to the end of the next working day (民法典 第二百零三条). In both, the day
+the clock starts does not count (民法典 第二百零一条) and a period ends at the end of its
+last day. Hours (12345 emergencies) are wall-clock hours.
+
+Paused time is measured in the unit's own clock (working seconds for working days, wall
+seconds otherwise) and the due time moves on by that much when the clock resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from triage.workdays import WorkCalendar, end_of_day
+from triage.workflow_models import Deadline, DeadlinePolicy, DeadlineUnit, Priority
+
+if TYPE_CHECKING:
+    from triage.models import Case
+
+
+class DeadlineState(models.TextChoices):
+    NORMAL = "normal", _("正常")
+    DUE_SOON = "due_soon", _("临期")
+    OVERDUE = "overdue", _("超期")
+
+
+def effective_priority(case: Case) -> str:
+    """The case's priority; triage's urgency flag lifts an ordinary case to urgent."""
+    if case.priority == Priority.ORDINARY and case.urgent:
+        return str(Priority.URGENT)
+    return case.priority
+
+
+def policy_for(*, case: Case, kind: str) -> DeadlinePolicy | None:
+    """The most specific active policy for this case and kind: the one that names most of
+    channel, matter type and priority; on a tie priority beats matter type beats channel.
+    None when no policy applies (e.g. an acceptance notice to an anonymous reporter)."""
+    report = case.report
+    matter = case.matter_type or report.matter_type
+    priority = effective_priority(case)
+    rows = DeadlinePolicy.objects.filter(kind=kind, is_active=True).filter(
+        Q(channel="") | Q(channel=report.channel),
+        Q(matter_type="") | Q(matter_type=matter),
+        Q(priority="") | Q(priority=priority),
+    )
+
+    def specificity(p: DeadlinePolicy) -> tuple[int, bool, bool, bool, int]:
+        named = (bool(p.priority), bool(p.matter_type), bool(p.channel))
+        return (sum(named), *named, -p.pk)
+
+    best = max(rows, key=specificity, default=None)
+    if best is None or (best.named_reporter_only and not report.is_named):
+        return None
+    return best
+
+
+def compute_due(*, started_at: datetime, amount: int, unit: str, paused_seconds: int = 0,
+                calendar: WorkCalendar | None = None) -> datetime:
+    calendar = calendar or WorkCalendar()
+    if unit == DeadlineUnit.HOURS:
+        return started_at + timedelta(hours=amount, seconds=paused_seconds)
+    if unit == DeadlineUnit.CALENDAR_DAYS:
+        last_day = timezone.localdate(started_at + timedelta(seconds=paused_seconds)) + timedelta(days=amount)
+        return end_of_day(calendar.next_workday(last_day))
+    base = end_of_day(calendar.add_workdays(timezone.localdate(started_at), amount))
+    return calendar.add_working_seconds(base, paused_seconds)
+
+
+def _recompute(deadline: Deadline, calendar: WorkCalendar | None = None) -> None:
+    deadline.due_at = compute_due(
+        started_at=deadline.started_at, amount=deadline.amount + deadline.extended_amount, unit=deadline.unit,
+        paused_seconds=deadline.paused_seconds, calendar=calendar,
+    )
+
+
+def open_deadline(*, case: Case, kind: str) -> Deadline | None:
+    return Deadline.objects.filter(case=case, kind=kind, met_at__isnull=True, cancelled_at__isnull=True).first()
+
+
+def deadline_start(*, case: Case, kind: str, at: datetime | None = None) -> Deadline | None:
+    """Start the clock of `kind` under the case's policy (an open one is left running)."""
+    at = at or timezone.now()
+    existing = open_deadline(case=case, kind=kind)
+    if existing is not None:
+        return existing
+    policy = policy_for(case=case, kind=kind)
+    if policy is None:
+        return None
+    deadline = Deadline(case=case, kind=kind, policy=policy, amount=policy.amount, unit=policy.unit, started_at=at,
+                        paused_at=at if case.suspended_at else None)
+    _recompute(deadline)
+    deadline.save()
+    return deadline
+
+
+def deadline_meet(*, case: Case, kind: str, at: datetime | None = None) -> Deadline | None:
+    deadline = open_deadline(case=case, kind=kind)
+    if deadline is not None:
+        deadline.met_at = at or timezone.now()
+        if deadline.paused_at is not None:
+            _resume_one(deadline, deadline.met_at, WorkCalendar())
+        deadline.save()
+    return deadline
+
+
+def deadlines_routed(cases: list[Case], *, at: datetime) -> None:
+    """For a batch of cases triage has just assigned: meet their 登记交办 clocks and start
+    their 受理告知 clocks, as case_routed does for one case, with a fixed number of queries
+    (policies looked up once per distinct channel / type / priority / named)."""
+    from triage.workflow_models import DeadlineKind
+
+    calendar = WorkCalendar()
+    ids = [case.pk for case in cases]
+    running = Deadline.objects.filter(case_id__in=ids, met_at__isnull=True, cancelled_at__isnull=True)
+    open_kinds = set(running.values_list("case_id", "kind"))
+    transfer = running.filter(kind=DeadlineKind.TRANSFER)
+    for paused in transfer.filter(paused_at__isnull=False):
+        paused.met_at = at
+        _resume_one(paused, at, calendar)
+        paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
+    transfer.filter(paused_at__isnull=True).update(met_at=at)
+
+    policies: dict[tuple[str, str, str, bool], DeadlinePolicy | None] = {}
+    new = []
+    for case in cases:
+        if (case.pk, DeadlineKind.ACCEPTANCE_NOTICE) in open_kinds:
+            continue
+        report = case.report
+        key = (report.channel, case.matter_type or report.matter_type, effective_priority(case), report.is_named)
+        if key not in policies:
+            policies[key] = policy_for(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE)
+        policy = policies[key]
+        if policy is None:
+            continue
+        deadline = Deadline(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE, policy=policy, amount=policy.amount,
+                            unit=policy.unit, started_at=at, paused_at=at if case.suspended_at else None)
+        _recompute(deadline, calendar)
+        new.append(deadline)
+    Deadline.objects.bulk_create(new)
+
+
+def cases_due_refresh(cases: list[Case]) -> None:
+    """case_due_refresh for many cases with one query."""
+    earliest = dict(
+        Deadline.objects.filter(case_id__in=[case.pk for case in cases], met_at__isnull=True, cancelled_at__isnull=True)
+        .values("case_id").annotate(first=models.Min("due_at")).values_list("case_id", "first")
+    )
+    for case in cases:
+        case.due_at = earliest.get(case.pk)
+
+
+def deadline_cancel(*, case: Case, kind: str, at: datetime | None = None) -> None:
+    Deadline.objects.filter(case=case, kind=kind, met_at__isnull=True, cancelled_at__isnull=True).update(
+        cancelled_at=at or timezone.now()
+    )
+
+
+def deadlines_pause(*, case: Case, at: datetime | None = None) -> int:
+    """Stop every running clock of the case (it waits for the citizen)."""
+    return Deadline.objects.filter(case=case, met_at__isnull=True, cancelled_at__isnull=True,
+                                   paused_at__isnull=True).update(paused_at=at or timezone.now())
+
+
+def _resume_one(deadline: Deadline, at: datetime, calendar: WorkCalendar) -> None:
+    assert deadline.paused_at is not None
+    if deadline.unit == DeadlineUnit.WORKING_DAYS:
+        stopped = calendar.working_seconds_between(deadline.paused_at, at)
+    else:
+        stopped = max(0, int((at - deadline.paused_at).total_seconds()))
+    deadline.paused_seconds += stopped
+    deadline.paused_at = None
+    _recompute(deadline, calendar)
+
+
+def deadlines_resume(*, case: Case, at: datetime | None = None) -> list[Deadline]:
+    """Restart the clocks; each due time moves on by the time it stood still."""
+    at = at or timezone.now()
+    calendar = WorkCalendar()
+    resumed = []
+    for deadline in Deadline.objects.filter(case=case, met_at__isnull=True, cancelled_at__isnull=True,
+                                            paused_at__isnull=False):
+        _resume_one(deadline, at, calendar)
+        deadline.save(update_fields=["paused_at", "paused_seconds", "due_at"])
+        resumed.append(deadline)
+    return resumed
+
+
+def deadline_extend(*, deadline: Deadline, amount: int) -> Deadline:
+    """Add an approved extension (the caller checked the policy's bounds)."""
+    deadline.extensions += 1
+    deadline.extended_amount += amount
+    deadline.requested_extension = None
+    _recompute(deadline)
+    deadline.save(update_fields=["extensions", "extended_amount", "requested_extension", "due_at"])
+    return deadline
+
+
+def extension_limits(deadline: Deadline) -> tuple[int, int]:
+    """(extensions still allowed, most units one extension may add) under the deadline's policy."""
+    policy = deadline.policy
+    if policy is None:
+        return 0, 0
+    return max(0, policy.max_extensions - deadline.extensions), policy.max_extension_amount
+
+
+def deadline_state(deadline: Deadline, *, now: datetime | None = None) -> DeadlineState:
+    """正常, 临期 (less than DEADLINE_DUE_SOON_FRACTION of the period left) or 超期.
+    A paused clock is judged at the moment it stopped; a finished one by when it finished."""
+    at = deadline.met_at or deadline.cancelled_at or deadline.paused_at or now or timezone.now()
+    if at > deadline.due_at:
+        return DeadlineState.OVERDUE
+    if not deadline.is_open:
+        return DeadlineState.NORMAL
+    period = (deadline.due_at - deadline.started_at).total_seconds()
+    left = (deadline.due_at - at).total_seconds()
+    if left <= period * settings.DEADLINE_DUE_SOON_FRACTION:
+        return DeadlineState.DUE_SOON
+    return DeadlineState.NORMAL
+
+
+def time_left(deadline: Deadline, *, now: datetime | None = None) -> timedelta:
+    """Wall time until due (negative when overdue); frozen while paused."""
+    at = deadline.paused_at or now or timezone.now()
+    return deadline.due_at - at
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """One clock as the console shows it."""
+
+    kind: str
+    label: str
+    due_at: datetime
+    time_left: timedelta
+    state: DeadlineState
+    paused: bool
+    finished: bool
+
+
+def case_deadlines(*, case: Case, now: datetime | None = None) -> list[DeadlineView]:
+    """The case's clocks, running ones first, each with its state and time left (one query)."""
+    now = now or timezone.now()
+    rows = sorted(Deadline.objects.filter(case=case), key=lambda d: (not d.is_open, d.due_at))
+    return [DeadlineView(kind=d.kind, label=str(d.get_kind_display()), due_at=d.due_at, time_left=time_left(d, now=now),
+                         state=deadline_state(d, now=now), paused=d.paused_at is not None, finished=not d.is_open)
+            for d in rows]
+
+
+def case_due_refresh(case: Case) -> None:
+    """Keep `Case.due_at` (queue order, the citizen's page) at the earliest running deadline."""
+    case.due_at = (
+        Deadline.objects.filter(case=case, met_at__isnull=True, cancelled_at__isnull=True)
+        .order_by("due_at").values_list("due_at", flat=True).first()
+    )
+
+
+
+# name, kind, channel, matter type, priority, amount, unit, named only, extensions, most per extension, note
+DEFAULT_POLICIES: list[tuple[str, str, str, str, str, int, str, bool, int, int, str]] = [
+    ("信访工作条例", "transfer", "", "", "", 15, "working_days", False, 0, 0, "登记并转送、交办"),
+    ("信访工作条例", "acceptance_notice", "", "", "", 15, "working_days", False, 0, 0, "告知是否受理"),
+    ("信访工作条例", "handle", "", "", "", 60, "working_days", False, 1, 30, "办理期限；经批准可延期一次，不超过30日"),
+    ("信访工作条例", "review", "", "", "", 30, "working_days", False, 0, 0, "复查、复核意见"),
+    ("检举控告工作规则", "transfer", "", "accusation", "", 5, "working_days", False, 0, 0, "5个工作日内转送"),
+    ("检举控告工作规则", "acceptance_notice", "", "accusation", "", 15, "working_days", True, 0, 0,
+     "15个工作日内告知实名检举控告人受理情况"),
+    ("12345热线", "handle", "call", "", "emergency", 2, "hours", False, 0, 0, "紧急类2小时"),
+    ("12345热线", "handle", "call", "", "urgent", 24, "hours", False, 0, 0, "加急类24小时"),
+    ("12345热线", "handle", "call", "", "ordinary", 5, "working_days", False, 1, 5, "一般类5个工作日"),
+    ("12345热线", "handle", "call", "", "complex", 15, "working_days", False, 1, 15, "疑难复杂类15个工作日"),
+]
+
+
+def seed_deadline_policies(model: Any = None) -> int:
+    """Load the statutory defaults where no policy of that kind and scope exists (idempotent)."""
+    model = model or DeadlinePolicy
+    created = 0
+    for name, kind, channel, matter, priority, amount, unit, named, extensions, most, note in DEFAULT_POLICIES:
+        _row, was_created = model.objects.get_or_create(
+            kind=kind, channel=channel, matter_type=matter, priority=priority,
+            defaults={"name": name, "amount": amount, "unit": unit, "named_reporter_only": named,
+                      "max_extensions": extensions, "max_extension_amount": most, "note": note},
+        )
+        created += was_created
+    return created
