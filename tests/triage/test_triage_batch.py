@@ -100,3 +100,25 @@ def test_the_sweeper_does_not_queue_a_report_twice_within_its_repeat_window(demo
     assert sweep_received() == 0
     cache.clear()  # the window has passed
     assert sweep_received() == 1
+
+
+def test_a_batch_writes_each_case_its_route_event_and_clocks(demo_org: None, active_classifier: Any) -> None:
+    from triage.audit import audit_verify
+    from triage.models import CaseEvent, Deadline, DeadlineKind
+
+    reports = [submit(body=text, area_code=place).report for text, place in zip(TEXTS, PLACES, strict=True)]
+    triage_reports([str(r.pk) for r in reports])
+    for case in Case.objects.filter(report__in=reports):
+        assert list(case.events.order_by("seq").values_list("kind", flat=True)) == ["register", "route"]
+        open_kinds = set(case.deadlines.filter(met_at__isnull=True).values_list("kind", flat=True))
+        if case.status == CaseStatus.ASSIGNED:
+            assert case.deadlines.get(kind=DeadlineKind.TRANSFER).met_at is not None
+            assert DeadlineKind.ACCEPTANCE_NOTICE in open_kinds or not case.report.is_named
+        else:
+            assert open_kinds == {DeadlineKind.TRANSFER}
+        assert case.due_at == min(
+            (d.due_at for d in Deadline.objects.filter(case=case, met_at__isnull=True, cancelled_at__isnull=True)),
+            default=None,
+        )
+    summary = audit_verify()
+    assert not summary.problems and summary.events == CaseEvent.objects.count()
