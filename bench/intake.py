@@ -37,7 +37,6 @@ environment reach the server too, e.g. QINGFENG_RECEIPT_HASH_MEMORY_KIB=4096 to 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import csv
 import http.client
@@ -46,17 +45,13 @@ import math
 import os
 import random
 import re
-import resource
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,15 +59,29 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Run as a script, this file's directory comes first on sys.path, and this module's name
 # would shadow the `intake` app: put the project root there instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(BASE_DIR))
-DATASET = BASE_DIR.parent / "shared" / "datasets" / "messages_unlabelled.csv"
+from bench.harness import (  # noqa: E402 - after sys.path is set
+    DATASETS,
+    Child,
+    bench_env,
+    create_database,
+    db_backends,
+    drop_database,
+    machine_cpu,
+    manage,
+    queue_length,
+    redis_delete,
+    self_cpu,
+    table,
+    tree_cpu_seconds,
+    with_database,
+)
+
+DATASET = DATASETS / "messages_unlabelled.csv"
 BENCH_DB = "qingfeng_bench"
 CACHE_PREFIX = "bench"
 TARGET_CLIENTS = 20
@@ -80,7 +89,6 @@ TARGET_RATE = 40.0
 TARGET_P95_MS = 1000.0
 HTTP_TIMEOUT = 65.0  # a little over gunicorn's --timeout 60
 NAMED_SHARE = 0.25  # share of reports that give name, mobile and ID number
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- report content ------------------------------------------------------------------------
@@ -298,59 +306,8 @@ ENDPOINTS: dict[str, tuple[str, Callable[[int, Report], float]]] = {
 # --- CPU accounting ---------------------------------------------------------------------------
 
 
-def _proc_children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """utime+stime of a process and all its live descendants."""
-    children = _proc_children()
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text()
-            rest = fields[fields.rindex(")") + 2 :].split()
-            total += (int(rest[11]) + int(rest[12])) / CLK_TCK
-        todo.extend(children.get(pid, []))
-    return total
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return (total - idle) / CLK_TCK, total / CLK_TCK
-
-
-def self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def bench_db_backends() -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving the bench database."""
-    out: dict[int, float] = {}
-    marker = f" {BENCH_DB} ".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            title = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if title.startswith(b"postgres:") and marker in title:
-                fields = Path(f"/proc/{entry}/stat").read_text()
-                rest = fields[fields.rindex(")") + 2 :].split()
-                out[int(entry)] = (int(rest[11]) + int(rest[12])) / CLK_TCK
-    return out
+    return db_backends(BENCH_DB)
 
 
 @dataclass
@@ -538,89 +495,10 @@ def cost_split(factory: ReportFactory, calls: int) -> CostSplit:
 # --- environment: database, processes ------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def admin_connect(url: str) -> psycopg.Connection[Any]:
-    """Autocommit connection to the server's maintenance database (else the URL's own)."""
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
-
-
-def drop_bench_database(url: str) -> None:
-    with admin_connect(url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-
-
-def create_bench_database(url: str) -> None:
-    drop_bench_database(url)  # left over from an interrupted run
-    with admin_connect(url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def bench_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
-    def key() -> str:
-        return base64.b64encode(os.urandom(32)).decode()
-
-    return {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "QINGFENG_CACHE_PREFIX": CACHE_PREFIX,
-        "QINGFENG_SUBMISSIONS_PER_MINUTE": "1000000",
-        "QINGFENG_FORM_TOKEN_MIN_AGE_SECONDS": "0",
-        "QINGFENG_KEYS": f"k1:{key()}",
-        "QINGFENG_RECEIPT_PEPPER": key(),
-        "QINGFENG_VAR_DIR": str(var_dir),
-        # The production profile, as deployed, minus what needs TLS in front.
-        "QINGFENG_ENV": "production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "QINGFENG_SSL_REDIRECT": "0",
-    }
-
-
-class Child:
-    """A child process in its own process group, output to a log file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str, child: Child) -> None:
@@ -664,37 +542,10 @@ def stack(env: dict[str, str], log_dir: Path) -> Iterator[tuple[int, Child, Chil
 
 def redis_cleanup(redis_url: str) -> None:
     """Delete the bench's cache keys (form-token nonces, rate counters)."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
-
-
-def queue_length(redis_url: str, queue: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    try:
-        return int(client.llen(queue))  # type: ignore[arg-type]
-    finally:
-        client.close()
+    redis_delete(redis_url, f"{CACHE_PREFIX}:*")
 
 
 # --- output -------------------------------------------------------------------------------------
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    return "\n".join(lines)
 
 
 def verdict(results: list[LevelResult]) -> str:
@@ -748,8 +599,10 @@ def main(argv: list[str] | None = None) -> int:
     idle_busy = background_busy(2.0)
     print(f"machine CPU use before the run (other users' load): {idle_busy:.0f}%", flush=True)
     try:
-        create_bench_database(args.database_url)
-        env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var")}
+        create_database(args.database_url, BENCH_DB)
+        env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var", cache_prefix=CACHE_PREFIX,
+                                         QINGFENG_SUBMISSIONS_PER_MINUTE="1000000",
+                                         QINGFENG_FORM_TOKEN_MIN_AGE_SECONDS="0")}  # noqa: S106 - not a secret
         for name in ("migrate", "createcachetable", "seed_org"):
             manage(env, name, *(["--noinput"] if name == "migrate" else []))
         os.environ.update(bench_env_subset(env))
@@ -789,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             from django.db import connections
 
             connections.close_all()
-        drop_bench_database(args.database_url)
+        drop_database(args.database_url, BENCH_DB)
         with contextlib.suppress(Exception):
             redis_cleanup(args.redis_url)
         if args.keep_logs:

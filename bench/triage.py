@@ -50,35 +50,46 @@ is reported per measured phase; a warning says when it was not idle.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import csv
 import logging
 import os
-import resource
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Run as a script, this file's directory comes first on sys.path, and this module's name
 # would shadow the `triage` app: put the project root there instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(BASE_DIR))
-DATASETS = BASE_DIR.parent / "shared" / "datasets"
+from bench.harness import (  # noqa: E402 - after sys.path is set
+    DATASETS,
+    Child,
+    bench_env,
+    children_of,
+    create_database,
+    db_backends,
+    drop_database,
+    machine_cpu,
+    manage,
+    pg_database_stats,
+    process_cpu_seconds,
+    queue_length,
+    redis_delete,
+    self_cpu,
+    table,
+    tree_cpu_seconds,
+    with_database,
+)
+
 UNLABELLED = DATASETS / "messages_unlabelled.csv"
 LABELLED = DATASETS / "messages_labelled.csv"
 BENCH_DB = "qingfeng_bench_triage"
@@ -86,7 +97,6 @@ CACHE_PREFIX = f"bench-triage-{os.getpid()}"
 QUEUE_PREFIX = f"qfbench-triage-{os.getpid()}-"
 TARGET_RATIO = 0.5
 POLL_SECONDS = 0.5
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- texts ---------------------------------------------------------------------------------
@@ -124,153 +134,17 @@ def load_messages(path: Path, n: int) -> list[Message]:
 # --- environment: database, Redis, processes -------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def admin_connect(url: str) -> psycopg.Connection[Any]:
-    """Autocommit connection to the server's maintenance database (else the URL's own)."""
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
-
-
-def drop_bench_database(url: str) -> None:
-    with admin_connect(url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-
-
-def create_bench_database(url: str) -> None:
-    drop_bench_database(url)  # left over from an interrupted run
-    with admin_connect(url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-
-
-def bench_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
-    def key() -> str:
-        return base64.b64encode(os.urandom(32)).decode()
-
-    return {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "QINGFENG_CACHE_PREFIX": CACHE_PREFIX,
-        "QINGFENG_QUEUE_PREFIX": QUEUE_PREFIX,
-        "QINGFENG_KEYS": f"k1:{key()}",
-        "QINGFENG_RECEIPT_PEPPER": key(),
-        "QINGFENG_VAR_DIR": str(var_dir),
-        "QINGFENG_TRAINING_CSV": str(LABELLED),
-        # The production profile, as deployed, minus what needs TLS in front.
-        "QINGFENG_ENV": "production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "QINGFENG_SSL_REDIRECT": "0",
-    }
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-class Child:
-    """A child process in its own process group, output to a log file."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime+stime of one process (0 once it is gone)."""
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        fields = Path(f"/proc/{pid}/stat").read_text()
-        rest = fields[fields.rindex(")") + 2 :].split()
-        return (int(rest[11]) + int(rest[12])) / CLK_TCK
-    return 0.0
-
-
-def children_of() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(int(entry))
-    return children
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """utime+stime of a process and its live descendants (the prefork pool child)."""
-    children = children_of()
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += process_cpu_seconds(pid)
-        todo.extend(children.get(pid, []))
-    return total
-
-
-def bench_db_backends() -> dict[int, float]:
-    """CPU seconds of each live PostgreSQL backend serving the bench database."""
-    out: dict[int, float] = {}
-    marker = f" {BENCH_DB} ".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            title = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if title.startswith(b"postgres:") and marker in title:
-                out[int(entry)] = process_cpu_seconds(int(entry))
-    return out
-
-
 class BackendCpu:
     """CPU the bench database's backends spend from now on. Sampled repeatedly, because
     connections are recycled (CONN_MAX_AGE) and a gone backend's CPU is no longer visible."""
 
     def __init__(self) -> None:
-        self.baseline = bench_db_backends()
+        self.baseline = db_backends(BENCH_DB)
         self.last = dict(self.baseline)
 
     def sample(self) -> float:
-        self.last.update(bench_db_backends())
+        self.last.update(db_backends(BENCH_DB))
         return sum(cpu - self.baseline.get(pid, 0.0) for pid, cpu in self.last.items())
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
-
-
-def self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -300,44 +174,9 @@ def measure_load(load: Load) -> Iterator[Load]:
         load.ours = (self_cpu() - self0) + db.sample()
 
 
-def pg_database_stats(url: str) -> dict[str, float]:
-    """Cumulative statistics of the bench database: sessions opened, transactions, and the
-    time its backends spent executing statements (ms)."""
-    with admin_connect(url) as conn:
-        row = conn.execute(
-            "SELECT sessions, xact_commit + xact_rollback, active_time FROM pg_stat_database WHERE datname = %s",
-            (BENCH_DB,),
-        ).fetchone()
-    if row is None:
-        return {}
-    return {"sessions": float(row[0]), "transactions": float(row[1]), "active_ms": float(row[2])}
-
-
-def redis_client(redis_url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(redis_url)
-
-
-def queue_length(redis_url: str, queue: str) -> int:
-    client = redis_client(redis_url)
-    try:
-        return int(client.llen(queue))
-    finally:
-        client.close()
-
-
 def redis_cleanup(redis_url: str) -> int:
     """Delete this run's queues, kombu bindings and cache keys; returns how many keys."""
-    client = redis_client(redis_url)
-    try:
-        keys = [*client.scan_iter(match=f"*{QUEUE_PREFIX}*", count=1000),
-                *client.scan_iter(match=f"{CACHE_PREFIX}:*", count=1000)]
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        return len(keys)
-    finally:
-        client.close()
+    return redis_delete(redis_url, f"*{QUEUE_PREFIX}*", f"{CACHE_PREFIX}:*")
 
 
 # --- phases ------------------------------------------------------------------------------------
@@ -540,18 +379,6 @@ def summarize_profile(path: Path) -> list[tuple[str, float]]:
 # --- output -------------------------------------------------------------------------------------
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
-    return "\n".join(lines)
-
-
-# --- main ----------------------------------------------------------------------------------------
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=int, default=5000, help="reports to triage (default 5000)")
@@ -589,8 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     train_line = ""
     try:
         t = time.perf_counter()
-        create_bench_database(args.database_url)
-        env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var")}
+        create_database(args.database_url, BENCH_DB)
+        env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var", cache_prefix=CACHE_PREFIX,
+                                         QINGFENG_QUEUE_PREFIX=QUEUE_PREFIX, QINGFENG_TRAINING_CSV=str(LABELLED))}
         for name in ("migrate", "createcachetable", "seed_org"):
             manage(env, name, *(["--noinput"] if name == "migrate" else []))
         setup["database (create, migrate, seed_org)"] = time.perf_counter() - t
@@ -627,10 +455,10 @@ def main(argv: list[str] | None = None) -> int:
 
         connections.close_all()
         print(f"starting one Celery worker (--concurrency 1); setup took {time.time() - started:.0f}s", flush=True)
-        pg_before = pg_database_stats(args.database_url)
+        pg_before = pg_database_stats(args.database_url, BENCH_DB)
         run = run_worker(env, work_dir, stored, args.max_wait, args.py_spy, profile_path)
         time.sleep(1.0)  # backends publish their statistics when they exit
-        pg_after = pg_database_stats(args.database_url)
+        pg_after = pg_database_stats(args.database_url, BENCH_DB)
         pg = {k: pg_after[k] - pg_before.get(k, 0.0) for k in pg_after}
         print(f"worker stopped: {run.done} of {run.total} triaged in {run.elapsed:.0f}s; measuring jieba again", flush=True)
         result.update(outcomes())
@@ -643,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             from django.db import connections
 
             connections.close_all()
-        drop_bench_database(args.database_url)
+        drop_database(args.database_url, BENCH_DB)
         removed = -1
         with contextlib.suppress(Exception):
             removed = redis_cleanup(args.redis_url)
