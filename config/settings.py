@@ -184,7 +184,9 @@ TRIAGE_SWEEP_REPEAT_SECONDS = env_int("QINGFENG_TRIAGE_SWEEP_REPEAT_SECONDS", 60
 # within TRIAGE_BATCH_WAIT_SECONDS. The prefetch lets each pool process fill a batch.
 TRIAGE_BATCH_SIZE = env_int("QINGFENG_TRIAGE_BATCH_SIZE", 100)
 TRIAGE_BATCH_WAIT_SECONDS = float(os.environ.get("QINGFENG_TRIAGE_BATCH_WAIT_SECONDS", "0.5"))
-CELERY_WORKER_PREFETCH_MULTIPLIER = TRIAGE_BATCH_SIZE  # per pool process; see triage.tasks.triage_report
+# Per pool process, two batches: the next one fills while the current one runs (with one,
+# the pool process waits for every batch to be fetched). See triage.tasks.triage_report.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 2 * TRIAGE_BATCH_SIZE
 TRIAGE_MAX_ATTEMPTS = env_int("QINGFENG_TRIAGE_MAX_ATTEMPTS", 8)
 TRIAGE_RETRY_BACKOFF = 5
 TRIAGE_RETRY_BACKOFF_MAX = 300

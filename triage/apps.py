@@ -20,8 +20,9 @@ class TriageConfig(AppConfig):
         handoff.register_case_summary_provider(receivers.case_summary_for_report)
         from django.db.models.signals import post_delete, post_save
 
+        from intake.models import Area
         from triage.models import Category, Department, TermRule
 
-        for model in (TermRule, Category, Department):
+        for model in (TermRule, Category, Department, Area):
             for signal in (post_save, post_delete):
                 signal.connect(receivers.routing_edited, sender=model, dispatch_uid=f"triage.routing_edited.{model.__name__}")

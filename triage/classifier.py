@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import pickle
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,13 +190,20 @@ class Classifier:
         return self._weights if self._weights.shape[0] else None
 
     def dumps(self) -> bytes:
-        buffer = io.BytesIO()
-        joblib.dump(self.pipeline, buffer, compress=3)
-        return buffer.getvalue()
+        """The fitted pipeline as stored in the database: pickle, zlib-compressed. (joblib
+        took ~3 s to load the vocabularies, pickle ~0.3 s: a worker starts that much sooner.)
+        Artifacts are written and read only by this project's own commands."""
+        return _ARTIFACT_MAGIC + zlib.compress(pickle.dumps(self.pipeline, protocol=pickle.HIGHEST_PROTOCOL), 6)
 
     @classmethod
     def loads(cls, data: bytes) -> Classifier:
-        return cls(joblib.load(io.BytesIO(bytes(data))))
+        data = bytes(data)
+        if data.startswith(_ARTIFACT_MAGIC):
+            return cls(pickle.loads(zlib.decompress(data[len(_ARTIFACT_MAGIC) :])))  # noqa: S301 - our own artifact
+        return cls(joblib.load(io.BytesIO(data)))  # artifacts saved before the format changed
+
+
+_ARTIFACT_MAGIC = b"QFCLF1\n"
 
 
 def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray | None:

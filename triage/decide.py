@@ -65,12 +65,23 @@ class Place:
     chain: tuple[str, ...]  # codes from the city down to this place
 
 
-def _gazetteer() -> tuple[Any, dict[str, Place]]:
+def _gazetteer(*, check: bool = False) -> tuple[Any, dict[str, Place]]:
+    """Place names as an Aho-Corasick automaton, and every place with its chain of codes.
+
+    Built once per process and rebuilt when a place, rule, category or department changes
+    (the shared routing version), or after ROUTING_MAX_AGE. The version is read only when
+    `check` is set (once per batch), never per report."""
     import ahocorasick
 
     now = time.monotonic()
-    if _gazetteer_cache["entries"] is not None and now - _gazetteer_cache["at"] < CACHE_SECONDS:
-        return _gazetteer_cache["entries"]
+    entries = _gazetteer_cache["entries"]
+    if entries is not None and now - _gazetteer_cache["at"] < ROUTING_MAX_AGE:
+        if not check:
+            return entries
+        version = _routing_version()
+        if version is not None and version == _gazetteer_cache.get("version"):
+            return entries
+    version = _routing_version()
     areas = {a.code: a for a in Area.objects.all()}
     places: dict[str, Place] = {}
     automaton = ahocorasick.Automaton()
@@ -92,7 +103,7 @@ def _gazetteer() -> tuple[Any, dict[str, Place]]:
         automaton.make_automaton()
     clf.add_user_words(list(names))
     entries = (automaton if names else None, places)
-    _gazetteer_cache.update(at=now, entries=entries)
+    _gazetteer_cache.update(at=now, entries=entries, version=version)
     return entries
 
 
@@ -425,7 +436,7 @@ def decide_many(items: list[DecisionInput]) -> list[Decision]:
     and the departments are consulted once for the whole batch."""
     if not items:
         return []
-    _gazetteer()  # loads the gazetteer into jieba's dictionary before segmenting
+    _gazetteer(check=True)  # up to date, and in jieba's dictionary before segmenting
     snapshot = routing_snapshot()
     fulls = [f"{item.text}\n{item.accused}" for item in items]
     tokens = [clf.segment(full) for full in fulls]
