@@ -711,12 +711,13 @@ def _seed_batches(*, cases: int, batch_size: int, org: Org, table: WorkdayTable,
     while done < cases:
         n = min(batch_size, cases - done)
         lives = simulate(rng, org, table, n=n, start=start_ts, now=now_ts)
+        ids = _reserve_case_ids(n)
         known: dict[int, str] = {}
         while receipts_left > 0 and len(known) < min(n, known_receipts):
-            code = f"{rnd.randrange(10**16):016d}"
-            known[len(known)] = code
+            # From the case id (unique across runs, so --append never repeats a receipt).
+            digest = hashlib.sha256(b"receipt:%d:%d" % (rnd.getrandbits(32), ids[len(known)])).digest()
+            known[len(known)] = f"{int.from_bytes(digest[:8], 'big') % 10**16:016d}"
             receipts_left -= 1
-        ids = _reserve_case_ids(n)
         batch = build_batch(lives, case_ids=ids, org=org, table=table, texts=texts, now=now_ts, rnd=rnd,
                             with_events=with_events, known_receipts=known)
         if writer is not None:
