@@ -58,3 +58,46 @@ class SecurityHeadersMiddleware:
             # Pages may show receipts or case content: never keep them in any cache.
             response.setdefault("Cache-Control", "no-store")
         return response
+
+
+# Staff paths that need a signed-in, unexpired, (where required) second-factor-verified
+# session. The citizen API (/api/v1/reports/ …) is not among them.
+GUARDED_PREFIXES = ("/staff/", "/admin/", "/api/v1/staff/", "/api/docs", "/api/schema")
+_OPEN_STAFF_PATHS = ("/staff/login/", "/staff/logout/")
+_OTP_STEP_PATHS = ("/staff/otp/", "/staff/otp/setup/")
+
+
+class StaffSessionMiddleware:
+    """Ends idle or too-old staff sessions and sends users who need a TOTP code to that
+    step before any staff or admin page. Citizen paths are passed through untouched (the
+    session is not even read), so they never gain a cookie from here."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path
+        if not path.startswith(GUARDED_PREFIXES) or path in _OPEN_STAFF_PATHS:
+            return self.get_response(request)
+        from urllib.parse import urlencode
+
+        from django.contrib.auth import logout
+        from django.http import HttpResponseForbidden, HttpResponseRedirect
+
+        from intake import staff_auth
+
+        user = request.user
+        is_api = path.startswith("/api/")
+        if user.is_authenticated:
+            if staff_auth.session_expired(request.session):
+                logout(request)
+                if is_api:
+                    return HttpResponseForbidden()
+                query = urlencode({"next": request.get_full_path(), "expired": "1"})
+                return HttpResponseRedirect(f"{settings.LOGIN_URL}?{query}")
+            staff_auth.session_touch(request.session)
+            if staff_auth.otp_required(user) and not user.is_verified() and path not in _OTP_STEP_PATHS:  # type: ignore[union-attr,attr-defined]
+                if is_api:
+                    return HttpResponseForbidden()
+                return HttpResponseRedirect(f"/staff/otp/?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

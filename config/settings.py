@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "intake",
     "triage",
     "notifications",
@@ -92,7 +94,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle/absolute session limits and the TOTP step for /staff/ and /admin/ only.
+    "config.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -242,7 +247,7 @@ DEADLINE_DUE_SOON_FRACTION = float(os.environ.get("QINGFENG_DEADLINE_DUE_SOON_FR
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -254,7 +259,19 @@ PASSWORD_HASHERS = (
 LOGIN_URL = "/staff/login/"
 LOGIN_REDIRECT_URL = "/staff/"
 LOGOUT_REDIRECT_URL = "/staff/login/"
-SESSION_COOKIE_AGE = env_int("QINGFENG_SESSION_SECONDS", 8 * 3600)
+# A staff session ends after STAFF_IDLE_SECONDS without a request, and in any case
+# STAFF_SESSION_MAX_SECONDS after sign-in (config.middleware.StaffSessionMiddleware).
+STAFF_IDLE_SECONDS = env_int("QINGFENG_STAFF_IDLE_SECONDS", 30 * 60)
+STAFF_SESSION_MAX_SECONDS = env_int("QINGFENG_SESSION_SECONDS", 8 * 3600)
+SESSION_COOKIE_AGE = STAFF_SESSION_MAX_SECONDS
+# Password guessing: after LOGIN_MAX_FAILURES wrong passwords or codes for one username,
+# that username is locked for LOGIN_LOCKOUT_SECONDS (counted per username, never per client).
+LOGIN_MAX_FAILURES = env_int("QINGFENG_LOGIN_MAX_FAILURES", 5)
+LOGIN_LOCKOUT_SECONDS = env_int("QINGFENG_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+OTP_TOTP_ISSUER = "清风"
+# Wrong codes count towards the same per-username lock as wrong passwords; django-otp's
+# own growing delay would only make a mistyped code fail again when retyped at once.
+OTP_TOTP_THROTTLE_FACTOR = 0
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

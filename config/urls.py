@@ -1,14 +1,15 @@
 """URL configuration."""
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
-from intake import api, staff_views, views
+from intake import api, auth_views, staff_views, views
 from triage import views as triage_views
 
 citizen = [
@@ -22,8 +23,10 @@ citizen = [
 ]
 
 staff = [
-    path("staff/login/", auth_views.LoginView.as_view(template_name="intake/staff/login.html"), name="login"),
-    path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/login/", auth_views.StaffLoginView.as_view(), name="login"),
+    path("staff/logout/", LogoutView.as_view(), name="logout"),
+    path("staff/otp/", auth_views.otp_verify, name="otp-verify"),
+    path("staff/otp/setup/", auth_views.otp_setup, name="otp-setup"),
     path("staff/", staff_views.staff_home, name="staff-home"),
     path("staff/intake/letter/", staff_views.log_letter, name="log-letter"),
     path("staff/intake/visit/", staff_views.log_visit, name="log-visit"),
@@ -52,5 +55,7 @@ urlpatterns = [
     # send no Referer and hold no CSRF cookie, can offer it without JavaScript.
     path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("healthz", healthz, name="healthz"),
+    # The admin signs in through the staff login (throttled, second factor), not its own form.
+    path("admin/login/", RedirectView.as_view(url="/staff/login/", query_string=True)),
     path("admin/", admin.site.urls),
 ]

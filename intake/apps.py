@@ -26,3 +26,13 @@ class IntakeConfig(AppConfig):
 
         post_save.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_save")
         post_delete.connect(forget_places, sender=Area, weak=False, dispatch_uid="intake.forget_places_delete")
+
+        from django.contrib.auth.signals import user_logged_in
+
+        def mark_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+            from intake.staff_auth import session_started
+
+            if request is not None and hasattr(request, "session"):
+                session_started(request.session)
+
+        user_logged_in.connect(mark_session, weak=False, dispatch_uid="intake.mark_session")

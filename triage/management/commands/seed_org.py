@@ -21,6 +21,12 @@ class Command(BaseCommand):
         seed_triage_defaults()
         seed_route_rules()
         if options["users"]:
+            from django.contrib.auth import get_user_model
+
+            from intake.staff_auth import otp_required
+
             for username, role, department in seed_demo_users():
-                self.stdout.write(f"{username:10} {role:8} {department}  password: {DEMO_PASSWORD}")
+                user = get_user_model().objects.get(username=username)
+                totp = "  + TOTP code (authenticator enrolled at first login)" if otp_required(user) else ""
+                self.stdout.write(f"{username:10} {role:8} {department}  password: {DEMO_PASSWORD}{totp}")
         self.stdout.write(self.style.SUCCESS("Demo organisation loaded."))

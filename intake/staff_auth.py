@@ -1,0 +1,90 @@
+"""Staff authentication rules: who needs a second factor, login throttling by username,
+and the idle / absolute limits of a staff session.
+
+The rule for two-factor authentication lives here and nowhere else: `otp_required`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+
+# Session keys set at login (see `session_started`) and refreshed by the middleware.
+AUTH_AT_KEY = "qf_auth_at"
+SEEN_AT_KEY = "qf_seen_at"
+
+# Whoever can reveal a named reporter's identity, or administer the site, holds the keys
+# to what hurts most if a password is phished or reused: they must add a TOTP code.
+OTP_PERMISSION = "intake.reveal_identity"
+
+
+def otp_required(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether this staff user must pass a TOTP step (superusers, admin-site users, and
+    every role that holds the identity-reveal permission: today the department head)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return bool(getattr(user, "is_superuser", False) or getattr(user, "is_staff", False)
+                or user.has_perm(OTP_PERMISSION))  # type: ignore[union-attr,attr-defined]
+
+
+# --- throttling ------------------------------------------------------------------------
+# Counted per username (a keyed hash of it), never per client: no address is stored, and a
+# password-guessing run against one account stops after a few tries wherever it comes from.
+# The price is that anyone can lock a known username out for a while; the counter is
+# per username, so other staff are unaffected.
+
+
+def _throttle_key(username: str) -> str:
+    digest = salted_hmac("qingfeng.login-throttle", username.strip().casefold()).hexdigest()
+    return f"login-fail:{digest}"
+
+
+def login_locked(username: str) -> bool:
+    return int(cache.get(_throttle_key(username), 0)) >= settings.LOGIN_MAX_FAILURES
+
+
+def login_failed(username: str) -> int:
+    """Count one failure (password or code); the lockout window starts at the first one."""
+    key = _throttle_key(username)
+    if cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS):
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        return 1
+
+
+def login_succeeded(username: str) -> None:
+    cache.delete(_throttle_key(username))
+
+
+# --- session lifetime --------------------------------------------------------------------
+
+
+def session_started(session: Any) -> None:
+    now = int(time.time())
+    session[AUTH_AT_KEY] = now
+    session[SEEN_AT_KEY] = now
+
+
+def session_expired(session: Any, *, now: float | None = None) -> bool:
+    """Idle for longer than STAFF_IDLE_SECONDS, or older than STAFF_SESSION_MAX_SECONDS.
+    A session without the marks (created before this rule) counts as expired."""
+    now = time.time() if now is None else now
+    auth_at, seen_at = session.get(AUTH_AT_KEY), session.get(SEEN_AT_KEY)
+    if auth_at is None or seen_at is None:
+        return True
+    return now - seen_at > settings.STAFF_IDLE_SECONDS or now - auth_at > settings.STAFF_SESSION_MAX_SECONDS
+
+
+def session_touch(session: Any, *, now: float | None = None) -> None:
+    """Record activity; written at most once a minute so reads do not rewrite the session."""
+    now = time.time() if now is None else now
+    if now - session.get(SEEN_AT_KEY, 0) >= 60:
+        session[SEEN_AT_KEY] = int(now)
