@@ -174,11 +174,17 @@ def _routing_version() -> object:
         return None
 
 
+def forget_routing() -> None:
+    """Drop this process's routing snapshot and gazetteer (rebuilt on next use)."""
+    _routing_cache["snapshot"] = None
+    _gazetteer_cache.update(at=0.0, entries=None)
+
+
 def routing_changed() -> None:
     """Called after an admin change to rules, categories or departments commits."""
     from django.core.cache import cache
 
-    _routing_cache["snapshot"] = None
+    forget_routing()
     try:
         cache.set(ROUTING_VERSION_KEY, time.time_ns(), timeout=None)
     except Exception:  # noqa: BLE001 - other workers pick the change up within ROUTING_MAX_AGE

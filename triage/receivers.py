@@ -90,7 +90,7 @@ def _part(case: Case) -> CasePart:
 def routing_edited(sender: Any, **kwargs: Any) -> None:
     """A rule, category or department changed: this process forgets its routing snapshot
     now, and every worker once the change has committed."""
-    from triage.decide import routing_changed
+    from triage.decide import forget_routing, routing_changed
 
-    routing_changed()
+    forget_routing()  # local only: the shared cache is not touched inside the transaction
     transaction.on_commit(routing_changed)
