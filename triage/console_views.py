@@ -324,7 +324,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         "can_note": content is not None and workflow.can_note(user=user, case=case),
         "note_form": note_form or NoteForm(), "duplicates": duplicates, "duplicate_count": duplicate_count,
         "events": _events(case), "rating": rating, "failed": failed,
-        "urgent_label": case.get_priority_display() if case.priority != "ordinary" else "",
+        "matter_label": dict(MatterType.choices).get(case.matter_type, case.matter_type),
     }, status=status)
 
 
