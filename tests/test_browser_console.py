@@ -37,10 +37,17 @@ REPLY = "经调查核实，我局已约谈该出租车公司，责令其加强�
 
 
 def make_staff() -> None:
+    """The department's staff, and the rows migrations load (an earlier transactional test
+    may have flushed them): deadline policies and reply templates."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from triage.models import Department, StaffProfile
+    from triage.deadlines import seed_deadline_policies
+    from triage.defaults import seed_reply_templates
+    from triage.models import Department, ReplyTemplate, StaffProfile
+
+    seed_deadline_policies()
+    seed_reply_templates(ReplyTemplate)
 
     department = Department.objects.get(code=DEPARTMENT)
     for username, group, home in (("jt-handler", "handler", department), ("jt-head", "department_head", department),
