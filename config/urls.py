@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from intake import api, auth_views, staff_views, views
+from triage import console_views
 from triage import views as triage_views
 
 citizen = [
@@ -36,6 +37,12 @@ staff = [
     path("staff/triage/<int:case_id>/", triage_views.case_detail, name="triage-case"),
     path("staff/triage/<int:case_id>/action/", triage_views.case_action, name="triage-action"),
     path("staff/triage/<int:case_id>/split/", triage_views.case_split, name="triage-split"),
+    path("staff/cases/", console_views.queue, name="console-queue"),
+    path("staff/cases/<int:case_id>/", console_views.case_detail, name="console-case"),
+    path("staff/cases/<int:case_id>/act/", console_views.case_act, name="console-act"),
+    path("staff/cases/<int:case_id>/note/", console_views.case_note, name="console-note"),
+    path("staff/cases/<int:case_id>/content/", console_views.case_content, name="console-content"),
+    path("staff/cases/<int:case_id>/attachment/", console_views.case_attachment, name="console-attachment"),
 ]
 
 api_v1 = [

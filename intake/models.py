@@ -148,6 +148,8 @@ class MessageKind(models.TextChoices):
     REPLY = "reply", _("办理答复")
     NOTICE = "notice", _("告知")
     NOTE = "note", _("留言")
+    # A handler's internal note or reason: sealed like every message, never shown to the reporter.
+    INTERNAL = "internal", _("内部备注")
 
 
 class Message(models.Model):

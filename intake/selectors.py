@@ -10,7 +10,7 @@ from datetime import datetime
 from django.core.cache import cache
 
 from intake import crypto
-from intake.models import Area, Attachment, Message, Report
+from intake.models import Area, Attachment, Message, MessageKind, Report
 from intake.services import report_data_key
 from intake.validators import normalize_receipt
 
@@ -55,6 +55,8 @@ class MessageView:
     body: str
     created_at: datetime
     attachments: list[AttachmentInfo]
+    visible_to_reporter: bool = True
+    author: str = ""
 
 
 def _open(dk: bytes, blob: bytes | memoryview | None, *, table: str, row_id: object, name: str) -> str:
@@ -125,9 +127,10 @@ def report_text(report: Report) -> ReportText:
 
 def report_thread(report: Report, *, for_reporter: bool) -> list[MessageView]:
     dk = report_data_key(report)
-    messages = Message.objects.filter(report=report).prefetch_related("attachments").order_by("created_at")
+    messages = (Message.objects.filter(report=report).select_related("author").prefetch_related("attachments")
+                .order_by("created_at"))
     if for_reporter:
-        messages = messages.filter(visible_to_reporter=True)
+        messages = messages.filter(visible_to_reporter=True).exclude(kind=MessageKind.INTERNAL)
     return [
         MessageView(
             id=str(m.pk),
@@ -137,6 +140,8 @@ def report_thread(report: Report, *, for_reporter: bool) -> list[MessageView]:
             body=_open(dk, m.body_ct, table="message", row_id=m.pk, name="body"),
             created_at=m.created_at,
             attachments=_attachment_infos(dk, list(m.attachments.all())),
+            visible_to_reporter=m.visible_to_reporter,
+            author="" if for_reporter or m.author is None else m.author.get_username(),
         )
         for m in messages
     ]

@@ -410,6 +410,8 @@ def message_post(*, report: Report, direction: str, kind: str, text: str,
                  uploads: Sequence[UploadInput] = (), author: User | None = None,
                  visible_to_reporter: bool = True) -> Message:
     """Add a message to a report's thread (either side), encrypted, with attachments."""
+    if kind == MessageKind.INTERNAL:  # an internal note can never be released to the reporter
+        visible_to_reporter = False
     body, files = _validate_message_text(text, uploads)
     dk = report_data_key(report)
     row_id = uuid.uuid4()
@@ -507,6 +509,12 @@ def identity_reveal(*, report: Report, user: User, reason: str) -> dict[str, Any
         crypto.open_text(dk, identity.data_ct, aad=crypto.field_aad(table="identity", row_id=str(identity.pk), field="data"))
     )
     return data
+
+
+def internal_note_post(*, report: Report, user: User, text: str) -> Message:
+    """A staff note on a report: encrypted with its data key, never visible to the reporter."""
+    return message_post(report=report, direction=MessageDirection.TO_REPORTER, kind=MessageKind.INTERNAL, text=text,
+                        author=user, visible_to_reporter=False)
 
 
 def content_view_record(*, report: Report, user: User, kind: str = AccessKind.VIEW_CONTENT,

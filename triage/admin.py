@@ -13,6 +13,7 @@ from triage.models import (
     Correction,
     DeadlinePolicy,
     Department,
+    ReplyTemplate,
     StaffProfile,
     TermRule,
 )
@@ -85,3 +86,10 @@ class CaseEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ReplyTemplate)
+class ReplyTemplateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("title", "position", "is_active")
+    list_editable = ("position", "is_active")
+    search_fields = ("title",)

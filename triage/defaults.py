@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 # Category -> functional department code suffix (see triage/demo.py).
 CATEGORIES: list[tuple[str, str]] = [
     ("城乡建设", "zj"),
@@ -54,3 +56,28 @@ ACCUSED_LEVEL_TERMS: list[tuple[int, str]] = [
     *[(2, t) for t in ("区长", "县长", "区委书记", "县委书记", "局长", "副局长", "科长", "所长", "区政府", "县政府")],
     *[(1, t) for t in ("市长", "市委书记", "副市长", "市政府", "市局")],
 ]
+
+
+# (title, body) of the reply templates a fresh installation starts with; admins edit them.
+REPLY_TEMPLATES = [
+    ("已办结（问题已解决）",
+     "您好！您反映的问题已收悉。经我单位调查核实，情况如下：\n（核实情况）\n针对上述问题，我们已采取以下措施：\n"
+     "（处理措施）\n目前问题已得到解决。感谢您对我们工作的关心和支持，如有其他问题，欢迎继续反映。"),
+    ("正在处理（阶段性答复）",
+     "您好！您反映的问题已收悉，我单位高度重视，已安排专人调查处理。目前进展如下：\n（进展情况）\n"
+     "我们将持续跟进，处理完毕后及时向您答复。感谢您的理解和支持。"),
+    ("解释说明（依法依规答复）",
+     "您好！关于您反映的问题，经调查核实，现答复如下：\n（核实情况）\n根据（政策或法规名称）的有关规定，"
+     "（政策解释）。如您对答复有异议，可在收到答复之日起30日内申请复查。"),
+    ("不属本单位职责（告知渠道）",
+     "您好！您反映的问题已收悉。经核实，该事项不属于我单位职责范围，建议您向（有关单位）反映，联系方式：（联系方式）。"
+     "感谢您的理解。"),
+]
+
+
+def seed_reply_templates(model: Any) -> int:
+    """Load the default templates when none exist (idempotent)."""
+    if model.objects.exists():
+        return 0
+    model.objects.bulk_create([model(title=t, body=b, position=i) for i, (t, b) in enumerate(REPLY_TEMPLATES)])
+    return len(REPLY_TEMPLATES)

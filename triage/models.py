@@ -23,7 +23,7 @@ from triage.workflow_models import (
 __all__ = [
     "CLOSED_STATES", "Area", "CalendarOverride", "Case", "CaseEvent", "CaseStatus", "Category", "ClassifierModel",
     "Correction", "Deadline", "DeadlineKind", "DeadlinePolicy", "DeadlineUnit", "Department", "DepartmentKind",
-    "Priority", "Report", "RuleKind", "StaffProfile", "TermRule",
+    "Priority", "ReplyTemplate", "Report", "RuleKind", "StaffProfile", "TermRule",
 ]
 
 
@@ -190,7 +190,11 @@ class Case(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("案件")
         verbose_name_plural = _("案件")
-        indexes = [models.Index(fields=["status", "created_at"], name="case_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="case_status_created"),
+            # The handler console's order (selectors.CONSOLE_ORDER): a page is read off the index.
+            models.Index(fields=["-urgent", "-supervised", "due_at", "id"], name="case_console_order"),
+        ]
         permissions = [("triage_case", "Can work the human triage queue")]
         constraints = [
             # The worker, the sweeper and the citizen pages find a report's case by report id.
@@ -297,3 +301,20 @@ class Correction(models.Model):
         verbose_name = _("分流更正")
         verbose_name_plural = _("分流更正")
 
+
+
+class ReplyTemplate(models.Model):
+    """A starting text for a handler's reply (admin-editable); the handler adapts it."""
+
+    title = models.CharField(_("名称"), max_length=60)
+    body = models.TextField(_("内容"), max_length=5000)
+    position = models.PositiveSmallIntegerField(_("排序"), default=0)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        verbose_name = _("答复模板")
+        verbose_name_plural = _("答复模板")
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,15 +1,36 @@
-"""Read paths of triage. Every staff query of cases starts from `cases_for`."""
+"""Read paths of triage. Every staff query of cases starts from `cases_visible_to`, the one
+place where a user's department scope is applied."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.core.paginator import Paginator
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import cached_property
 
-from triage.models import Case, CaseStatus, Department
+from triage.deadlines import DeadlineState
+from triage.models import CLOSED_STATES, Case, CaseStatus, Deadline, Department
+from triage.workflow import Role, covers, roles_of
 
 
 def scope_root(user: User) -> Department | None:
@@ -22,15 +43,36 @@ def scope_root(user: User) -> Department | None:
     return Department.objects.filter(code=f"{department.area.code}-gov").first() or department
 
 
-def cases_for(user: User) -> QuerySet[Case]:
-    """Cases a staff user may see: their scope's sub-tree; all for superusers."""
+def _subtree(department: Department) -> QuerySet[Department, Any]:
+    """Ids of a department and everything below it (a subquery, not a round trip)."""
+    return Department.objects.filter(path__startswith=department.path).values("pk")
+
+
+def cases_visible_to(user: User) -> QuerySet[Case]:
+    """The cases a staff user may see, by role (the union when they hold several):
+    handler: their department's cases and transfers offered to it; head: also every
+    sub-department's; triage officer: their scope's sub-tree and unrouted reports;
+    leadership and auditors: all (leadership reads content only through a logged grant,
+    auditors never act). Superusers see all. Nobody else sees any."""
     qs = Case.objects.all()
-    if user.is_superuser:
-        return qs
-    root = scope_root(user)
-    if root is None:
+    if not user.is_active:
         return qs.none()
-    return qs.filter(Q(department__path__startswith=root.path) | Q(department__isnull=True, status=CaseStatus.AWAITING_TRIAGE))
+    roles = roles_of(user)
+    if user.is_superuser or roles & {Role.LEADERSHIP, Role.AUDITOR}:
+        return qs
+    profile = getattr(user, "staff_profile", None)
+    home = profile.department if profile is not None else None
+    scope = Q(pk__in=[])
+    if home is not None and Role.HANDLER in roles:
+        scope |= Q(department_id=home.pk) | Q(transfer_to_id=home.pk)
+    if home is not None and Role.HEAD in roles:
+        scope |= Q(department_id__in=_subtree(home)) | Q(transfer_to_id__in=_subtree(home))
+    if Role.TRIAGE_OFFICER in roles:
+        root = scope_root(user)
+        if root is not None:
+            scope |= Q(department_id__in=_subtree(root)) | Q(department__isnull=True,
+                                                               status=CaseStatus.AWAITING_TRIAGE)
+    return qs.filter(scope)
 
 
 @dataclass(frozen=True)
@@ -45,7 +87,7 @@ class QueueFilters:
 def triage_queue(*, user: User, filters: QueueFilters) -> QuerySet[Case]:
     """Uncertain and returned reports: urgent first, then oldest first."""
     qs = (
-        cases_for(user)
+        cases_visible_to(user)
         .filter(status=CaseStatus.AWAITING_TRIAGE)
         .select_related("report", "category", "department")
         .annotate(linked=Count("duplicates"))
@@ -62,3 +104,147 @@ def triage_queue(*, user: User, filters: QueueFilters) -> QuerySet[Case]:
     if filters.min_age_days:
         qs = qs.filter(created_at__lte=timezone.now() - timedelta(days=filters.min_age_days))
     return qs
+
+
+# --- the handler console ------------------------------------------------------------------
+
+OPEN = "open"
+ALL = "all"
+OPEN_STATES = frozenset(set(CaseStatus) - CLOSED_STATES - {CaseStatus.RECEIVED})
+
+
+class ContentAccess(StrEnum):
+    DIRECT = "direct"  # shown on view, each view recorded
+    GRANT = "grant"  # shown only after the user records a reason (leadership)
+    NONE = "none"  # never (auditors: they read the record of who saw what, not the content)
+
+
+def content_access(*, user: User, case: Case) -> ContentAccess:
+    """How this user may read the case's content. Handlers and heads who reach the case read
+    it directly; leadership sees every case but its content only through a logged grant."""
+    roles = roles_of(user)
+    if user.has_perm("intake.view_report_content"):
+        for role in roles & {Role.HANDLER, Role.HEAD, Role.TRIAGE_OFFICER}:
+            if any(covers(user, role, d) for d in (case.department, case.transfer_to) if d is not None) or (
+                    role == Role.TRIAGE_OFFICER and case.department_id is None):
+                return ContentAccess.DIRECT
+    if Role.LEADERSHIP in roles:
+        return ContentAccess.GRANT
+    return ContentAccess.NONE
+
+
+class DeadlineFilter(StrEnum):
+    NORMAL = DeadlineState.NORMAL.value
+    DUE_SOON = DeadlineState.DUE_SOON.value
+    OVERDUE = DeadlineState.OVERDUE.value
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str = OPEN  # OPEN, ALL or a CaseStatus
+    deadline_state: str = ""
+    channel: str = ""
+    category: int | None = None
+    matter_type: str = ""
+    supervised: bool | None = None
+    department: Department | None = None
+
+
+def _open_deadlines() -> QuerySet[Deadline]:
+    return Deadline.objects.filter(met_at__isnull=True, cancelled_at__isnull=True)
+
+
+def _deadline_q(state: str, now: datetime) -> Q:
+    """The deadline state as SQL, from the stored due/paused times (see deadlines.deadline_state:
+    a paused clock is judged when it stopped; 临期 when less than the fraction is left)."""
+    overdue = Q(due_at__lt=Coalesce(F("suspended_at"), Value(now)))
+    period = ExpressionWrapper(F("due_at") - F("started_at"), output_field=DurationField())
+    threshold = ExpressionWrapper(F("due_at") - period * settings.DEADLINE_DUE_SOON_FRACTION,
+                                  output_field=DateTimeField())
+    soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(threshold=threshold)
+                  .filter(threshold__lte=Coalesce(F("paused_at"), Value(now))))
+    if state == DeadlineFilter.OVERDUE:
+        return overdue
+    if state == DeadlineFilter.DUE_SOON:
+        return Q(soon) & ~overdue
+    return Q(due_at__isnull=False) & ~overdue & ~Q(soon)
+
+
+def _console_cases(*, user: User, filters: CaseFilters, now: datetime) -> QuerySet[Case]:
+    """Visible cases under every filter but the status (the tabs count by status)."""
+    qs = cases_visible_to(user).exclude(status=CaseStatus.RECEIVED)
+    if filters.deadline_state:
+        qs = qs.filter(_deadline_q(filters.deadline_state, now))
+    if filters.channel:
+        qs = qs.filter(report__channel=filters.channel)
+    if filters.category:
+        qs = qs.filter(category_id=filters.category)
+    if filters.matter_type:
+        qs = qs.filter(matter_type=filters.matter_type)
+    if filters.supervised is not None:
+        qs = qs.filter(supervised=filters.supervised)
+    if filters.department is not None:
+        qs = qs.filter(department_id__in=_subtree(filters.department))
+    return qs
+
+
+def _status_q(status: str) -> Q:
+    if status == OPEN:
+        return Q(status__in=OPEN_STATES)
+    if status == ALL:
+        return Q()
+    return Q(status=status)
+
+
+# Urgent first, then 督办, then the nearest due date (cases without a running clock last).
+CONSOLE_ORDER = ("-urgent", "-supervised", F("due_at").asc(nulls_last=True), "pk")
+
+
+def console_queue(*, user: User, filters: CaseFilters, now: datetime | None = None) -> QuerySet[Case]:
+    """The department queue: a fixed number of queries whatever the page shows (the running
+    clocks of the rows come in one prefetch; the report only for its channel)."""
+    now = now or timezone.now()
+    return (
+        _console_cases(user=user, filters=filters, now=now)
+        .filter(_status_q(filters.status))
+        .select_related("category", "department", "transfer_to")
+        .annotate(channel=F("report__channel"))
+        .prefetch_related(Prefetch("deadlines", queryset=_open_deadlines(), to_attr="open_deadlines"))
+        .order_by(*CONSOLE_ORDER)
+    )
+
+
+def console_status_counts(*, user: User, filters: CaseFilters, now: datetime | None = None) -> dict[str, int]:
+    """Cases per status under the other filters, for the tabs (one grouped query)."""
+    now = now or timezone.now()
+    rows = (_console_cases(user=user, filters=filters, now=now).order_by().values("status")
+            .annotate(n=Count("pk")).values_list("status", "n"))
+    counts = dict(rows)
+    counts[OPEN] = sum(n for s, n in counts.items() if s in OPEN_STATES)
+    counts[ALL] = sum(n for s, n in counts.items() if s in set(CaseStatus))
+    return counts
+
+
+def worst_deadline_state(deadlines: list[Deadline], *, now: datetime) -> DeadlineState | None:
+    from triage.deadlines import deadline_state
+
+    states = {deadline_state(d, now=now) for d in deadlines}
+    for state in (DeadlineState.OVERDUE, DeadlineState.DUE_SOON, DeadlineState.NORMAL):
+        if state in states:
+            return state
+    return None
+
+
+class CappedPaginator(Paginator):  # type: ignore[type-arg]
+    """Django's paginator counting at most `cap` rows: the count is one LIMITed subquery, so a
+    queue of 200,000 cases costs no more to count than one of 10,000."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.object_list.order_by()[: self.cap + 1].count())  # type: ignore[attr-defined]
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap

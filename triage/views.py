@@ -20,7 +20,7 @@ from intake.models import AccessKind, Channel, MatterType
 from intake.selectors import report_content
 from intake.services import content_view_record
 from triage.models import Case, CaseStatus, Category, Department
-from triage.selectors import QueueFilters, cases_for, triage_queue
+from triage.selectors import QueueFilters, cases_visible_to, triage_queue
 from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
 
 PAGE_SIZE = 50
@@ -75,7 +75,7 @@ class SplitReasonForm(forms.Form):
 
 
 def _case_or_404(request: HttpRequest, case_id: int) -> Case:
-    case = cases_for(request.user).select_related("report", "category", "department").filter(pk=case_id).first()  # type: ignore[arg-type]
+    case = cases_visible_to(request.user).select_related("report", "category", "department").filter(pk=case_id).first()  # type: ignore[arg-type]
     if case is None:
         raise Http404
     return case
@@ -103,7 +103,7 @@ def bulk_accept(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("case") if i.isdigit()]
     accepted, skipped = 0, 0
     with transaction.atomic():
-        for case in cases_for(request.user).filter(pk__in=ids):  # type: ignore[arg-type]
+        for case in cases_visible_to(request.user).filter(pk__in=ids):  # type: ignore[arg-type]
             try:
                 triage_accept(case=case, user=request.user)  # type: ignore[arg-type]
                 accepted += 1
@@ -132,7 +132,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_f
     merge_form = MergeForm()
     if split_formset is None:
         split_formset = SplitPartFormSet(prefix="part", initial=[{"category": case.category, "department": case.department}])
-    visible = cases_for(request.user)  # type: ignore[arg-type]
+    visible = cases_visible_to(request.user)  # type: ignore[arg-type]
     duplicates = list(visible.filter(duplicate_of=case).only("pk", "created_at", "status"))
     splits = list(visible.filter(split_from=case).select_related("category", "department"))
     return render(request, "triage/case.html", {
@@ -212,7 +212,7 @@ def _case_by_number(request: HttpRequest, number: str) -> Case:
     number = number.strip().upper()
     if not number.startswith("QF") or not number[6:].isdigit():
         raise TriageError(_("案件编号格式不正确。"))
-    target = cases_for(request.user).filter(pk=int(number[6:])).first()  # type: ignore[arg-type]
+    target = cases_visible_to(request.user).filter(pk=int(number[6:])).first()  # type: ignore[arg-type]
     if target is None or target.number != number:
         raise TriageError(_("找不到该案件。"))
     return target

@@ -276,7 +276,7 @@ def _post(case: Case, *, user: User | None, kind: str, text: str, visible: bool)
 
 def _note(case: Case, *, user: User | None, text: str) -> str:
     """An internal note (a reason): encrypted with the report, never shown to the reporter."""
-    return str(_post(case, user=user, kind=MessageKind.NOTE, text=text, visible=False).pk)
+    return str(_post(case, user=user, kind=MessageKind.INTERNAL, text=text, visible=False).pk)
 
 
 def _since_created(case: Case, at: datetime) -> timedelta:
@@ -699,6 +699,34 @@ def case_archive(*, case: Case, user: User) -> Case:
     case = _lock(case)
     action = _authorize("archive", user=user, case=case)
     return _commit(case, action, user=user, from_status=case.status)
+
+
+# --- internal notes (not a transition: the status and clocks stay as they are) -------------
+
+
+def can_note(*, user: User, case: Case) -> bool:
+    """Handlers and heads who reach the case (or a transfer offered to them) may add notes."""
+    if case.status == S.ARCHIVED:
+        return False
+    roles = roles_of(user) & HANDLERS
+    return any(covers(user, role, department) for role in roles
+               for department in (case.department, case.transfer_to) if department is not None)
+
+
+@transaction.atomic
+def case_note_add(*, case: Case, user: User, text: str) -> Case:
+    """An encrypted internal note on the case; the event records only the note's id."""
+    case = _lock(case)
+    if not can_note(user=user, case=case):
+        raise WorkflowError(_("您无权为该案件添加内部备注。"))
+    text = _required(text, _("请填写备注内容。"))
+    note = _note(case, user=user, text=text)
+    event_append(case=case, kind="note", from_status=case.status, to_status=case.status, actor=user,
+                 payload={"note": note})
+    return case
+
+
+EVENT_LABELS: dict[str, str | Promise] = {**{name: a.label for name, a in ACTIONS.items()}, "note": _("内部备注")}
 
 
 def is_closed(case: Case) -> bool:
