@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from intake import api, staff_views, views
+from notifications import views as notification_views
 from triage import views as triage_views
 
 citizen = [
@@ -33,6 +34,9 @@ staff = [
     path("staff/triage/<int:case_id>/", triage_views.case_detail, name="triage-case"),
     path("staff/triage/<int:case_id>/action/", triage_views.case_action, name="triage-action"),
     path("staff/triage/<int:case_id>/split/", triage_views.case_split, name="triage-split"),
+    path("staff/notifications/", notification_views.center, name="notifications"),
+    path("staff/notifications/read/", notification_views.mark_read, name="notifications-read"),
+    path("staff/notifications/settings/", notification_views.preferences, name="notification-preferences"),
 ]
 
 api_v1 = [

@@ -199,6 +199,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
     _a("resume", _("恢复"), ACTIVE_HANDLING, None, HANDLERS, _suspended),
     _a("supervise", _("督办"), set(S) - {S.ARCHIVED}, None, {Role.LEADERSHIP},
        lambda c: _("已在督办中。") if c.supervised else None),
+    # The escalation ladder of overdue cases (notifications): a system step, no role.
+    _a("escalate", _("超期督促"), set(S) - {S.ARCHIVED}, None, set()),
     _a("unsupervise", _("取消督办"), set(S) - {S.ARCHIVED}, None, {Role.LEADERSHIP},
        lambda c: None if c.supervised else _("未在督办中。")),
     _a("rate", _("评价"), {S.CLOSED}, S.RATED, set()),
@@ -660,6 +662,25 @@ def case_supervise(*, case: Case, user: User) -> Case:
     action = _authorize("supervise", user=user, case=case)
     case.supervised, case.supervised_at = True, timezone.now()
     return _commit(case, action, user=user, from_status=case.status)
+
+
+def cases_escalated(*, steps: dict[int, list[dict[str, Any]]], supervise: set[int], at: datetime) -> list[Case]:
+    """The system's escalation of overdue cases, for many cases at once (the caller holds a
+    transaction): an `escalate` event per step (payload: ids and codes), and 督办 for the
+    cases in `supervise` that are not supervised yet. Locks the cases in id order."""
+    ids = sorted(set(steps) | supervise)
+    cases = list(Case.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    entries: list[tuple[Case, str, str, str, dict[str, Any]]] = []
+    for case in cases:
+        if case.status not in ACTIONS["escalate"].sources:
+            continue
+        entries.extend((case, "escalate", case.status, case.status, payload) for payload in steps.get(case.pk, []))
+        if case.pk in supervise and _refusal(ACTIONS["supervise"], user=None, case=case) is None:
+            case.supervised, case.supervised_at = True, at
+            entries.append((case, "supervise", case.status, case.status, {"auto": "overdue"}))
+    events_append_locked(entries, at=at)
+    Case.objects.bulk_update(cases, ["audit_seq", "audit_head", "supervised", "supervised_at"], batch_size=1000)
+    return cases
 
 
 @transaction.atomic
