@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from notifications.models import Notification
 from notifications.services import ScanResult, deadline_scan
 from tests.triage.casework import Team, staff
+from triage.models import Case
 
 
 def with_email(user: User) -> User:
@@ -62,3 +63,24 @@ def mails_in(directory: Path) -> list[email.message.Message]:
             if chunk.strip():
                 out.append(email.message_from_string(chunk.strip()))
     return out
+
+
+def routed_case(*, urgent: bool = False, department: str = "379901-zj", **report: object) -> Case:
+    """A submitted report's case routed to `department` (urgent if asked) by the system."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tests.factories import submit
+    from triage import workflow
+    from triage.deadlines import seed_deadline_policies
+    from triage.models import CaseStatus, Department
+
+    seed_deadline_policies()
+    result = submit(**report)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(report=result.report)
+        case.department = Department.objects.get(code=department)
+        case.status, case.urgent, case.triaged_at = CaseStatus.ASSIGNED, urgent, timezone.now()
+        case.save()
+        workflow.case_routed(case=case)
+    return Case.objects.get(pk=case.pk)

@@ -46,3 +46,17 @@ def test_a_case_goes_due_soon_then_overdue_across_national_day_once_per_step(off
     assert _per_recipient(Kind.OVERDUE) == names
     assert _per_recipient(Kind.DUE_SOON) == names
 
+
+
+def test_the_scan_skips_paused_clocks_and_cases_without_a_department(office: Office) -> None:
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+        waiting = new_case(department=None, route=False)
+    with clock(at(2026, 10, 12, 10)):
+        from triage import workflow
+
+        workflow.case_accept(case=case, user=office.team.handler)
+        workflow.case_ask_question(case=case, user=office.team.handler, text="请补充具体楼栋号。")
+    result = scan_at(at(2027, 3, 1, 9))
+    assert result.overdue == 0
+    assert not Notification.objects.filter(case=waiting).exists()
