@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.models import Kind, Notification
-from triage.models import Case, Department, DeadlineKind
+from triage.models import Case, DeadlineKind, Department
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,14 @@ def _headline(n: Notification) -> str:
         if n.level >= 2:
             return _("案件%(d)s超期未办结，已升级督促并列入督办。") % {"d": deadline}
         return _("本部门案件%(d)s已超期，请督促办理。") % {"d": deadline}
-    return {
+    headlines: dict[str, str] = {
         Kind.CASE_ASSIGNED: _("有新案件交办本部门。"),
         Kind.TRANSFER_OFFERED: _("有案件转办本部门，待接收。"),
         Kind.CITIZEN_ANSWERED: _("反映人已答复您的询问。"),
         Kind.APPROVAL_WAITING: _("有事项待您审批。"),
         Kind.SUPERVISED: _("您承办的案件已列入督办。"),
-    }.get(n.kind, str(Kind(n.kind).label) if n.kind in Kind.values else n.kind)
+    }
+    return headlines.get(n.kind, str(Kind(n.kind).label) if n.kind in Kind.values else n.kind)
 
 
 def _digest(n: Notification) -> Rendered:

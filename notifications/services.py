@@ -92,7 +92,7 @@ class Directory:
 
     def channels(self, person: Person) -> list[str]:
         pref = self.prefs.get(person.user_id)
-        out = []
+        out: list[str] = []
         if pref is None or pref.in_app:
             out.append(Channel.IN_APP)
         if (pref is None or pref.email) and person.email:
@@ -193,7 +193,7 @@ def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
         case = cases[event.case_id]
         source = f"e{event.pk}"
         fields: dict[str, Any] = {"case": case, "department_id": case.department_id, "urgent": is_urgent(case)}
-        if event.kind in ASSIGNING and case.status == "assigned" or event.kind == "review_request":
+        if (event.kind in ASSIGNING and case.status == "assigned") or event.kind == "review_request":
             people = directory.staff(case.department_id, HANDLING_ROLES)
             rows += _rows_for(directory, people, kind=Kind.CASE_ASSIGNED, source=source, now=now, **fields)
         if event.kind == "transfer" and case.transfer_to_id:
@@ -278,6 +278,7 @@ def _deadline_notices(kind: str, now: datetime) -> list[int]:
     on each channel they chose, and each subscribed webhook) of every running clock in
     state `kind`; existing keys are skipped. Returns the ids of the new sends."""
     state = _state_sql(kind)
+    # Only constant SQL fragments are interpolated; every value is a parameter.
     sql = f"""
     INSERT INTO notifications_notification ({_COLUMNS})
     SELECT %s || ':d' || {_CLOCK} || ':' || ch.channel || ':' || u.id, %s, ch.channel, u.id, NULL, c.id,
@@ -295,7 +296,7 @@ def _deadline_notices(kind: str, now: datetime) -> list[int]:
      WHERE {_OPEN} AND {state}
     ON CONFLICT (key) DO NOTHING
     RETURNING id, channel
-    """
+    """  # noqa: S608
     params: list[Any] = [kind, kind, *URGENT_PRIORITIES, now, now, *_state_params(kind, now), *HANDLING_ROLES,
                          kind, kind, *URGENT_PRIORITIES, now, f"%,{kind},%", *_state_params(kind, now)]
     with connection.cursor() as cursor:
@@ -322,7 +323,7 @@ def _escalations_insert(level: int, boundary: datetime, now: datetime) -> list[i
      WHERE {_OPEN} AND d.due_at {'<' if level == 1 else '<='} %s
     ON CONFLICT (deadline_id, due_at, level) DO NOTHING
     RETURNING id
-    """
+    """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [level, now, boundary])
         return [row[0] for row in cursor.fetchall()]
@@ -425,8 +426,8 @@ def department_counts(*, start: datetime, end: datetime, now: datetime) -> dict[
                     .values_list("department_id").annotate(n=Count("pk"))):
         counts[dept][1] = n
     for index, kind in ((2, Kind.DUE_SOON), (3, Kind.OVERDUE)):
-        sql = (f"SELECT c.department_id, COUNT(DISTINCT c.id) FROM triage_deadline d JOIN triage_case c "
-               f"ON c.id = d.case_id WHERE {_OPEN} AND {_state_sql(kind)} GROUP BY c.department_id")
+        sql = (f"SELECT c.department_id, COUNT(DISTINCT c.id) FROM triage_deadline d "  # noqa: S608
+               f"JOIN triage_case c ON c.id = d.case_id WHERE {_OPEN} AND {_state_sql(kind)} GROUP BY c.department_id")
         with connection.cursor() as cursor:
             cursor.execute(sql, _state_params(kind, now))
             for dept, n in cursor.fetchall():

@@ -23,7 +23,7 @@ class ConsoleSMSBackend(BaseSMSBackend):
     """Development: prints the message; the number is masked so logs never hold it."""
 
     def send(self, *, to: str, text: str) -> None:
-        print(f"SMS to {mask(to)}: {text}", flush=True)  # noqa: T201
+        print(f"SMS to {mask(to)}: {text}", flush=True)
 
 
 class FileSMSBackend(BaseSMSBackend):

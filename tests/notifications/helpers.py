@@ -83,4 +83,6 @@ def routed_case(*, urgent: bool = False, department: str = "379901-zj", **report
         case.status, case.urgent, case.triaged_at = CaseStatus.ASSIGNED, urgent, timezone.now()
         case.save()
         workflow.case_routed(case=case)
-    return Case.objects.get(pk=case.pk)
+    case = Case.objects.get(pk=case.pk)
+    case.receipt_for_test = result.receipt  # type: ignore[attr-defined]
+    return case

@@ -77,19 +77,23 @@ def test_a_transfer_offer_tells_the_receiving_department(office: Office) -> None
 def test_nothing_is_notified_when_the_transition_rolls_back(office: Office) -> None:
     case = new_case()
     before = Notification.objects.count()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        workflow.case_accept(case=case, user=office.team.handler)
-        workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
-        raise RuntimeError
+    def accept_then_fail() -> None:
+        with transaction.atomic():
+            workflow.case_accept(case=case, user=office.team.handler)
+            workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        accept_then_fail()
     assert Notification.objects.count() == before
 
 
 def test_sends_are_queued_after_commit_with_ids_only(office: Office, django_capture_on_commit_callbacks: object) -> None:
     from unittest import mock
 
-    with mock.patch("notifications.tasks.send_batch.apply_async") as publish:
-        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
-            new_case()
+    with (mock.patch("notifications.tasks.send_batch.apply_async") as publish,
+          django_capture_on_commit_callbacks(execute=True)):  # type: ignore[operator]
+        new_case()
     ids = [i for call in publish.call_args_list for i in call.kwargs["args"][0]]
     emails = set(Notification.objects.filter(kind=Kind.CASE_ASSIGNED, channel=Channel.EMAIL).values_list("pk", flat=True))
     assert set(ids) >= emails and all(isinstance(i, int) for i in ids)
