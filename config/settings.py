@@ -116,6 +116,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "triage.context_processors.console",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -365,6 +366,27 @@ LOGGING: dict[str, Any] = {
 }
 ADMINS: list[tuple[str, str]] = []
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("QINGFENG_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "qingfeng@localhost")
+
+# --- Notifications (notifications/) -----------------------------------------------------
+# SMS to named reporters who opted in: a console or file backend by default; a gateway
+# plugs in by naming its class here (notifications.sms.BaseSMSBackend).
+SMS_BACKEND = os.environ.get("QINGFENG_SMS_BACKEND", "notifications.sms.ConsoleSMSBackend")
+SMS_FILE_PATH = os.environ.get("QINGFENG_SMS_FILE_PATH", str(VAR_DIR / "sms"))
+NOTIFY_SCAN_INTERVAL_SECONDS = env_int("QINGFENG_NOTIFY_SCAN_INTERVAL_SECONDS", 300)
+# Overdue → the department head at once; this many working days later → the level above
+# and leadership, and the case is put under 督办.
+NOTIFY_ESCALATE_AFTER_WORKDAYS = env_int("QINGFENG_NOTIFY_ESCALATE_AFTER_WORKDAYS", 3)
+NOTIFY_MAX_ATTEMPTS = env_int("QINGFENG_NOTIFY_MAX_ATTEMPTS", 6)
+NOTIFY_RETRY_BACKOFF_SECONDS = float(os.environ.get("QINGFENG_NOTIFY_RETRY_BACKOFF_SECONDS", "30"))
+NOTIFY_RETRY_BACKOFF_MAX_SECONDS = float(os.environ.get("QINGFENG_NOTIFY_RETRY_BACKOFF_MAX_SECONDS", "3600"))
+NOTIFY_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("QINGFENG_NOTIFY_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# A send still pending this long after it was due was lost with its message: re-queue it.
+NOTIFY_RESEND_AFTER_SECONDS = env_int("QINGFENG_NOTIFY_RESEND_AFTER_SECONDS", 300)
+# Where a notice points staff (the case console); {case_id} is filled in.
+NOTIFY_CASE_PATH = os.environ.get("QINGFENG_NOTIFY_CASE_PATH", "/staff/cases/{case_id}/")
+NOTIFY_CITIZEN_PATH = "/status/"
 
 SITE_URL = os.environ.get("QINGFENG_SITE_URL", "http://127.0.0.1:8000")
 
@@ -382,6 +404,23 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-records": {
         "task": "intake.tasks.purge_idempotency",
         "schedule": 3600.0,
+    },
+    "notifications-deadline-scan": {
+        "task": "notifications.tasks.scan_deadlines",
+        "schedule": float(NOTIFY_SCAN_INTERVAL_SECONDS),
+        "options": {"expires": NOTIFY_SCAN_INTERVAL_SECONDS},
+    },
+    "notifications-digest-daily": {
+        "task": "notifications.tasks.send_digests",
+        "schedule": crontab(minute=0, hour=8),
+        "args": ("daily",),
+        "options": {"expires": 6 * 3600},
+    },
+    "notifications-digest-weekly": {
+        "task": "notifications.tasks.send_digests",
+        "schedule": crontab(minute=10, hour=8, day_of_week="mon"),
+        "args": ("weekly",),
+        "options": {"expires": 6 * 3600},
     },
     # Corrections teach the model: retrain every week at night (only if there is new data).
     "retrain-classifier-weekly": {

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from intake import api, auth_views, staff_views, views
+from notifications import views as notification_views
 from triage import console_views
 from triage import views as triage_views
 
@@ -43,6 +44,9 @@ staff = [
     path("staff/cases/<int:case_id>/note/", console_views.case_note, name="console-note"),
     path("staff/cases/<int:case_id>/content/", console_views.case_content, name="console-content"),
     path("staff/cases/<int:case_id>/attachment/", console_views.case_attachment, name="console-attachment"),
+    path("staff/notifications/", notification_views.center, name="notifications"),
+    path("staff/notifications/read/", notification_views.mark_read, name="notifications-read"),
+    path("staff/notifications/settings/", notification_views.preferences, name="notification-preferences"),
 ]
 
 api_v1 = [

@@ -517,6 +517,23 @@ def internal_note_post(*, report: Report, user: User, text: str) -> Message:
                         author=user, visible_to_reporter=False)
 
 
+def reporter_sms_number(*, report: Report) -> str | None:
+    """The mobile number of a named reporter who opted in to SMS notices, else None.
+
+    For the notification sender only, at the moment it sends: the number is decrypted in
+    memory and never stored or logged elsewhere. No staff member sees it, so this is not
+    an identity reveal (no AccessRecord)."""
+    identity = ReporterIdentity.objects.filter(report=report, sms_opt_in=True).first()
+    if identity is None:
+        return None
+    dk = crypto.unwrap_data_key(identity.wrapped_key, key_id=identity.key_id, owner=f"identity:{identity.pk}")
+    data = json.loads(
+        crypto.open_text(dk, identity.data_ct, aad=crypto.field_aad(table="identity", row_id=str(identity.pk), field="data"))
+    )
+    mobile = str(data.get("mobile") or "").strip()
+    return mobile or None
+
+
 def content_view_record(*, report: Report, user: User, kind: str = AccessKind.VIEW_CONTENT,
                         reason: str = "") -> None:
     AccessRecord.objects.create(report=report, user=user, kind=kind, reason=reason)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from triage.signals import case_events_appended
 from triage.workflow_models import CaseEvent
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def event_append(*, case: Case, kind: str, from_status: str, to_status: str, act
     )
     Case.objects.filter(pk=case.pk).update(audit_seq=seq + 1, audit_head=digest)
     case.audit_seq, case.audit_head = seq + 1, digest
+    case_events_appended.send(sender=CaseEvent, events=[event])
     return event
 
 
@@ -104,7 +106,9 @@ def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]
                                 actor=None, actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
                                 hash=digest))
         case.audit_seq, case.audit_head = seq, digest
-    return CaseEvent.objects.bulk_create(events)
+    created = CaseEvent.objects.bulk_create(events)
+    case_events_appended.send(sender=CaseEvent, events=created)
+    return created
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -199,6 +199,8 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
     _a("resume", _("恢复"), ACTIVE_HANDLING, None, HANDLERS, _suspended),
     _a("supervise", _("督办"), set(S) - {S.ARCHIVED}, None, {Role.LEADERSHIP},
        lambda c: _("已在督办中。") if c.supervised else None),
+    # The escalation ladder of overdue cases (notifications): a system step, no role.
+    _a("escalate", _("超期督促"), set(S) - {S.ARCHIVED}, None, set()),
     _a("unsupervise", _("取消督办"), set(S) - {S.ARCHIVED}, None, {Role.LEADERSHIP},
        lambda c: None if c.supervised else _("未在督办中。")),
     _a("rate", _("评价"), {S.CLOSED}, S.RATED, set()),
@@ -660,6 +662,41 @@ def case_supervise(*, case: Case, user: User) -> Case:
     action = _authorize("supervise", user=user, case=case)
     case.supervised, case.supervised_at = True, timezone.now()
     return _commit(case, action, user=user, from_status=case.status)
+
+
+def cases_escalated(*, steps: dict[int, list[dict[str, Any]]], supervise: set[int], at: datetime) -> list[Case]:
+    """The system's escalation of overdue cases, for many cases at once (the caller holds a
+    transaction): an `escalate` event per step (payload: ids and codes), and 督办 for the
+    cases in `supervise` that are not supervised yet. Locks the cases in id order."""
+    ids = sorted(set(steps) | supervise)
+    cases = list(Case.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    entries: list[tuple[Case, str, str, str, dict[str, Any]]] = []
+    for case in cases:
+        if case.status not in ACTIONS["escalate"].sources:
+            continue
+        entries.extend((case, "escalate", case.status, case.status, payload) for payload in steps.get(case.pk, []))
+        if case.pk in supervise and _refusal(ACTIONS["supervise"], user=None, case=case) is None:
+            case.supervised, case.supervised_at = True, at
+            entries.append((case, "supervise", case.status, case.status, {"auto": "overdue"}))
+    events_append_locked(entries, at=at)
+    _save_heads_and_flags(cases)
+    return cases
+
+
+def _save_heads_and_flags(cases: list[Case]) -> None:
+    """One UPDATE for many cases on PostgreSQL (bulk_update's CASE per row is slow at
+    thousands of rows); bulk_update elsewhere."""
+    if connection.vendor != "postgresql":
+        Case.objects.bulk_update(cases, ["audit_seq", "audit_head", "supervised", "supervised_at"], batch_size=500)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE triage_case c SET audit_seq = v.seq, audit_head = v.head, supervised = v.sup, supervised_at = v.sat "
+            "FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::bool[], %s::timestamptz[]) AS v(id, seq, head, sup, sat) "
+            "WHERE c.id = v.id",
+            [[c.pk for c in cases], [c.audit_seq for c in cases], [c.audit_head for c in cases],
+             [c.supervised for c in cases], [c.supervised_at for c in cases]],
+        )
 
 
 @transaction.atomic

@@ -1,0 +1,590 @@
+"""Creating notifications (from case events, the deadline scan, the escalation ladder and
+the digests) and sending them.
+
+Every notification is created in the transaction that causes it, with a deterministic
+unique key and `ignore_conflicts`, so a rescan, a retried task or a second beat instance
+adds nothing; sends are queued after commit with ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from intake.models import Rating, ReporterIdentity
+from intake.services import reporter_sms_number
+from notifications import render, webhooks
+from notifications.models import (
+    Channel,
+    DeadLetter,
+    Delivery,
+    Escalation,
+    Kind,
+    Notification,
+    NotificationPreference,
+    Status,
+    WebhookEndpoint,
+)
+from notifications.sms import sms_backend
+from triage import workflow
+from triage.models import Case, CaseEvent, Department, Priority, StaffProfile
+from triage.workdays import WorkCalendar, end_of_day
+from triage.workflow import Role
+
+logger = logging.getLogger(__name__)
+
+HANDLING_ROLES = (Role.HANDLER.value, Role.HEAD.value)
+URGENT_PRIORITIES = (Priority.URGENT.value, Priority.EMERGENCY.value)
+STAFF_CHANNELS = (Channel.IN_APP, Channel.EMAIL)
+# Kinds a webhook endpoint may subscribe to (digests are for people; SMS for reporters).
+WEBHOOK_KINDS = frozenset(Kind.values) - {Kind.DIGEST_DAILY, Kind.DIGEST_WEEKLY, Kind.CITIZEN_NEWS}
+
+
+def is_urgent(case: Case) -> bool:
+    return bool(case.urgent or case.priority in URGENT_PRIORITIES)
+
+
+# --- recipients ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: int
+    email: str
+
+
+class Directory:
+    """Staff by department and role, leadership, preferences and webhook endpoints,
+    loaded with a fixed number of queries for one batch of notifications."""
+
+    def __init__(self) -> None:
+        self.by_role: dict[tuple[int, str], set[Person]] = defaultdict(set)
+        self.leaders: list[tuple[Person, str]] = []
+        rows = StaffProfile.objects.filter(user__is_active=True).values_list(
+            "department_id", "department__path", "user_id", "user__email", "user__groups__name")
+        for department_id, path, user_id, email, group in rows:
+            if group == Role.LEADERSHIP:
+                self.leaders.append((Person(user_id, email or ""), path))
+            elif group:
+                self.by_role[(department_id, group)].add(Person(user_id, email or ""))
+        self.prefs = {p.user_id: p for p in NotificationPreference.objects.all()}
+        self.endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
+
+    def staff(self, department_id: int | None, roles: Iterable[str]) -> set[Person]:
+        if department_id is None:
+            return set()
+        return {p for role in roles for p in self.by_role.get((department_id, role), set())}
+
+    def leadership_over(self, path: str) -> set[Person]:
+        return {person for person, home in self.leaders if path.startswith(home)}
+
+    def channels(self, person: Person) -> list[str]:
+        pref = self.prefs.get(person.user_id)
+        out: list[str] = []
+        if pref is None or pref.in_app:
+            out.append(Channel.IN_APP)
+        if (pref is None or pref.email) and person.email:
+            out.append(Channel.EMAIL)
+        return out
+
+
+def upper_departments() -> dict[int, int]:
+    """Each department's counterpart one level up (a county 住建局 → the city 住建局), else
+    its parent unit: where the second step of the escalation ladder goes."""
+    rows = list(Department.objects.values_list("pk", "code", "parent_id", "area__parent__code"))
+    by_code = {code: pk for pk, code, _parent, _area in rows}
+    out = {}
+    for pk, code, parent_id, parent_area in rows:
+        suffix = code.rsplit("-", 1)[-1]
+        counterpart = by_code.get(f"{parent_area}-{suffix}") if parent_area else None
+        target = counterpart or parent_id
+        if target:
+            out[pk] = target
+    return out
+
+
+def _rows_for(directory: Directory, people: Iterable[Person], *, kind: str, source: str, now: datetime,
+              webhooks_too: bool = True, **fields: Any) -> list[Notification]:
+    rows = []
+    for person in sorted(people, key=lambda p: p.user_id):
+        for channel in directory.channels(person):
+            in_app = channel == Channel.IN_APP
+            rows.append(Notification(
+                key=f"{kind}:{source}:{channel}:{person.user_id}", kind=kind, channel=channel,
+                recipient_id=person.user_id, created_at=now,
+                status=Status.SENT if in_app else Status.PENDING, sent_at=now if in_app else None, **fields))
+    if webhooks_too and kind in WEBHOOK_KINDS:
+        for endpoint in directory.endpoints:
+            if endpoint.wants(kind):
+                rows.append(Notification(key=f"{kind}:{source}:webhook:{endpoint.pk}", kind=kind,
+                                         channel=Channel.WEBHOOK, endpoint=endpoint, created_at=now, **fields))
+    return rows
+
+
+def notifications_create(rows: Sequence[Notification]) -> list[int]:
+    """Insert, skipping keys that exist; queue the sends of the pending ones after commit.
+    Returns the ids queued."""
+    if not rows:
+        return []
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    keys = [row.key for row in rows if row.channel != Channel.IN_APP]
+    ids: list[int] = []
+    for start in range(0, len(keys), 5000):
+        ids += Notification.objects.filter(key__in=keys[start:start + 5000], status=Status.PENDING,
+                                           attempts=0).values_list("pk", flat=True)
+    sends_enqueue(ids)
+    return ids
+
+
+def sends_enqueue(ids: Sequence[int]) -> None:
+    """After commit, queue the sends in batches (ids only). A broker outage only delays
+    them: the scan re-queues what stays pending."""
+    if not ids:
+        return
+    ids = list(ids)
+
+    def publish() -> None:
+        from notifications.tasks import send_batch
+
+        try:
+            for start in range(0, len(ids), 200):
+                send_batch.apply_async(args=[ids[start:start + 200]], retry=False)
+        except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper re-queues
+            logger.warning("Broker unavailable (%s); %d notification(s) wait for the sweeper.",
+                           type(exc).__name__, len(ids))
+
+    transaction.on_commit(publish)
+
+
+# --- from case events ----------------------------------------------------------------------
+
+ASSIGNING = {"route", "triage_accept", "triage_correct", "transfer_accept", "review_request"}
+APPROVALS = {"extension_request", "submit_review"}
+CITIZEN_NEWS = {"approve", "decline", "ask_question"}
+FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | {"transfer", "citizen_answer", "supervise"}
+
+
+def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
+    """Notifications for events just appended (inside their transaction)."""
+    events = [e for e in events if e.kind in FOLLOWED]
+    if not events:
+        return []
+    now = timezone.now()
+    cases = Case.objects.select_related("department").in_bulk({e.case_id for e in events})
+    directory = Directory()
+    askers = _askers([e.case_id for e in events if e.kind == "citizen_answer"])
+    sms_reports = set(ReporterIdentity.objects.filter(
+        sms_opt_in=True, report_id__in={cases[e.case_id].report_id for e in events if e.kind in CITIZEN_NEWS},
+    ).values_list("report_id", flat=True))
+    rows: list[Notification] = []
+    for event in events:
+        case = cases[event.case_id]
+        source = f"e{event.pk}"
+        fields: dict[str, Any] = {"case": case, "department_id": case.department_id, "urgent": is_urgent(case)}
+        if (event.kind in ASSIGNING and case.status == "assigned") or event.kind == "review_request":
+            people = directory.staff(case.department_id, HANDLING_ROLES)
+            rows += _rows_for(directory, people, kind=Kind.CASE_ASSIGNED, source=source, now=now, **fields)
+        if event.kind == "transfer" and case.transfer_to_id:
+            people = directory.staff(case.transfer_to_id, HANDLING_ROLES)
+            rows += _rows_for(directory, people, kind=Kind.TRANSFER_OFFERED, source=source, now=now,
+                              **{**fields, "department_id": case.transfer_to_id})
+        if event.kind in APPROVALS:
+            people = directory.staff(case.department_id, [Role.HEAD.value])
+            rows += _rows_for(directory, people, kind=Kind.APPROVAL_WAITING, source=source, now=now, **fields)
+        if event.kind == "supervise":
+            people = directory.staff(case.department_id, HANDLING_ROLES)
+            rows += _rows_for(directory, people, kind=Kind.SUPERVISED, source=source, now=now, **fields)
+        if event.kind == "citizen_answer" and case.pk in askers:
+            user_id, email = askers[case.pk]
+            rows += _rows_for(directory, [Person(user_id, email)], kind=Kind.CITIZEN_ANSWERED, source=source,
+                              now=now, **fields)
+        if event.kind in CITIZEN_NEWS and case.report_id in sms_reports:
+            rows.append(Notification(key=f"{Kind.CITIZEN_NEWS}:{source}:sms", kind=Kind.CITIZEN_NEWS,
+                                     channel=Channel.SMS, case=case, created_at=now))
+    return notifications_create(rows)
+
+
+def _askers(case_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """The staff member who last asked the reporter a question, per case."""
+    out: dict[int, tuple[int, str]] = {}
+    if not case_ids:
+        return out
+    rows = (CaseEvent.objects.filter(case_id__in=case_ids, kind="ask_question", actor__is_active=True)
+            .order_by("case_id", "seq").values_list("case_id", "actor_id", "actor__email"))
+    for case_id, actor_id, email in rows:
+        out[case_id] = (actor_id, email or "")
+    return out
+
+
+# --- the deadline scan ---------------------------------------------------------------------
+
+
+def _empty_json() -> str:
+    return "CAST('{}' AS jsonb)" if connection.vendor == "postgresql" else "'{}'"
+
+
+def _epoch(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
+_OPEN = "d.met_at IS NULL AND d.cancelled_at IS NULL AND d.paused_at IS NULL AND c.department_id IS NOT NULL"
+_URGENT = "(c.urgent OR c.priority IN (%s, %s))"
+_STAFF = """
+  JOIN triage_staffprofile sp ON sp.department_id = c.department_id
+  JOIN auth_user u ON u.id = sp.user_id AND u.is_active
+  LEFT JOIN notifications_notificationpreference p ON p.user_id = u.id
+  JOIN (SELECT 'in_app' AS channel UNION ALL SELECT 'email' AS channel) ch
+    ON (ch.channel = 'in_app' AND COALESCE(p.in_app, TRUE))
+    OR (ch.channel = 'email' AND COALESCE(p.email, TRUE) AND u.email <> '')
+"""
+_IS_HANDLER = """EXISTS (SELECT 1 FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id
+                         WHERE ug.user_id = u.id AND g.name IN (%s, %s))"""
+_COLUMNS = ("key, kind, channel, recipient_id, endpoint_id, case_id, department_id, deadline_kind, due_at, level, "
+            "urgent, data, status, attempts, created_at, sent_at")
+_CLOCK = "d.id || '.' || d.extended_amount || '.' || d.paused_seconds"
+
+
+def _state_sql(kind: str) -> str:
+    if kind == Kind.OVERDUE:
+        return "d.due_at < %s"
+    # 临期 as the console shows it (triage.deadlines.deadline_state): at most the fraction
+    # DEADLINE_DUE_SOON_FRACTION of the period left, and not yet overdue.
+    return (f"d.due_at >= %s AND {_epoch('d.due_at')} - %s * ({_epoch('d.due_at')} - {_epoch('d.started_at')})"
+            " <= %s")
+
+
+def _state_params(kind: str, now: datetime) -> list[Any]:
+    if kind == Kind.OVERDUE:
+        return [now]
+    return [now, settings.DEADLINE_DUE_SOON_FRACTION, now.timestamp()]
+
+
+def _deadline_notices(kind: str, now: datetime) -> list[int]:
+    """One INSERT … SELECT for every recipient (handlers and heads of the case's department,
+    on each channel they chose, and each subscribed webhook) of every running clock in
+    state `kind`; existing keys are skipped. Returns the ids of the new sends."""
+    state = _state_sql(kind)
+    # Only constant SQL fragments are interpolated; every value is a parameter.
+    sql = f"""
+    INSERT INTO notifications_notification ({_COLUMNS})
+    SELECT %s || ':d' || {_CLOCK} || ':' || ch.channel || ':' || u.id, %s, ch.channel, u.id, NULL, c.id,
+           c.department_id, d.kind, d.due_at, 0, {_URGENT}, {_empty_json()},
+           CASE WHEN ch.channel = 'in_app' THEN 'sent' ELSE 'pending' END, 0, %s,
+           CASE WHEN ch.channel = 'in_app' THEN %s ELSE NULL END
+      FROM triage_deadline d JOIN triage_case c ON c.id = d.case_id {_STAFF}
+     WHERE {_OPEN} AND {state} AND {_IS_HANDLER}
+    UNION ALL
+    SELECT %s || ':d' || {_CLOCK} || ':webhook:' || e.id, %s, 'webhook', NULL, e.id, c.id, c.department_id, d.kind,
+           d.due_at, 0, {_URGENT}, {_empty_json()}, 'pending', 0, %s, NULL
+      FROM triage_deadline d JOIN triage_case c ON c.id = d.case_id
+      JOIN notifications_webhookendpoint e ON e.is_active
+           AND (e.kinds = '' OR (',' || REPLACE(e.kinds, ' ', '') || ',') LIKE %s)
+     WHERE {_OPEN} AND {state}
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, channel
+    """  # noqa: S608
+    params: list[Any] = [kind, kind, *URGENT_PRIORITIES, now, now, *_state_params(kind, now), *HANDLING_ROLES,
+                         kind, kind, *URGENT_PRIORITIES, now, f"%,{kind},%", *_state_params(kind, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall() if row[1] != Channel.IN_APP]
+
+
+def escalation_boundary(now: datetime, workdays: int, calendar: WorkCalendar | None = None) -> datetime:
+    """Clocks due at or before this instant have been overdue for `workdays` whole working
+    days (the due day's end, then that many working days, have passed)."""
+    calendar = calendar or WorkCalendar()
+    today = timezone.localdate(now)
+    day = today - timedelta(days=1)
+    while calendar.add_workdays(day, workdays) >= today:
+        day -= timedelta(days=1)
+    return end_of_day(day)
+
+
+def _escalations_insert(level: int, boundary: datetime, now: datetime) -> list[int]:
+    sql = f"""
+    INSERT INTO notifications_escalation (deadline_id, case_id, level, due_at, at)
+    SELECT d.id, d.case_id, %s, d.due_at, %s
+      FROM triage_deadline d JOIN triage_case c ON c.id = d.case_id
+     WHERE {_OPEN} AND d.due_at {'<' if level == 1 else '<='} %s
+    ON CONFLICT (deadline_id, due_at, level) DO NOTHING
+    RETURNING id
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [level, now, boundary])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _escalate(now: datetime) -> tuple[int, int, list[int]]:
+    """The ladder: overdue → the department's heads (step 1); overdue for
+    NOTIFY_ESCALATE_AFTER_WORKDAYS more working days → the heads one level up and
+    leadership, and the case is put under 督办 (step 2). Each step is a case event."""
+    new = _escalations_insert(1, now, now)
+    new += _escalations_insert(2, escalation_boundary(now, settings.NOTIFY_ESCALATE_AFTER_WORKDAYS), now)
+    if not new:
+        return 0, 0, []
+    steps = list(Escalation.objects.filter(pk__in=new).select_related("deadline", "case__department")
+                 .order_by("case_id", "level"))
+    directory, upper = Directory(), upper_departments()
+    rows: list[Notification] = []
+    events: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    supervise: set[int] = set()
+    for step in steps:
+        case, department = step.case, step.case.department
+        assert department is not None
+        fields: dict[str, Any] = {"case": case, "department_id": department.pk, "deadline_kind": step.deadline.kind,
+                                  "due_at": step.due_at, "level": step.level, "urgent": is_urgent(case)}
+        if step.level == 1:
+            people = directory.staff(department.pk, [Role.HEAD.value])
+            events[case.pk].append({"level": 1, "deadline": step.deadline.kind, "to_department": department.pk})
+        else:
+            above = upper.get(department.pk)
+            people = directory.staff(above, [Role.HEAD.value]) | directory.leadership_over(department.path)
+            events[case.pk].append({"level": 2, "deadline": step.deadline.kind, "to_department": above})
+            supervise.add(case.pk)
+        rows += _rows_for(directory, people, kind=Kind.ESCALATED, source=f"x{step.pk}", now=now, **fields)
+    workflow.cases_escalated(steps=events, supervise=supervise, at=now)
+    ids = notifications_create(rows)
+    return sum(1 for s in steps if s.level == 1), sum(1 for s in steps if s.level == 2), ids
+
+
+@dataclass
+class ScanResult:
+    due_soon: int = 0
+    overdue: int = 0
+    escalated_1: int = 0
+    escalated_2: int = 0
+    queued: int = 0
+    requeued: int = 0
+    seconds: float = 0.0
+
+
+def deadline_scan(*, now: datetime | None = None) -> ScanResult:
+    """The periodic scan (beat, and `manage.py scan_deadlines`): 临期 and 超期 notices,
+    the escalation ladder, and sends a lost message left behind. Set-based: a fixed
+    number of statements, whatever the number of cases."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    result = ScanResult()
+    with transaction.atomic():
+        due_soon = _deadline_notices(Kind.DUE_SOON, now)
+        overdue = _deadline_notices(Kind.OVERDUE, now)
+        sends_enqueue(due_soon + overdue)
+        result.escalated_1, result.escalated_2, escalated = _escalate(now)
+        result.due_soon, result.overdue = len(due_soon), len(overdue)
+        result.queued = len(due_soon) + len(overdue) + len(escalated)
+        result.requeued = sends_resweep(now=now)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def sends_resweep(*, now: datetime, limit: int = 5000) -> int:
+    """Re-queue sends whose message was lost: pending well past their time, or held
+    past the end of the quiet hours."""
+    grace = now - timedelta(seconds=settings.NOTIFY_RESEND_AFTER_SECONDS)
+    ids = list(Notification.objects.filter(
+        Q(status=Status.PENDING, next_attempt_at__isnull=True, created_at__lte=grace)
+        | Q(status=Status.PENDING, next_attempt_at__lte=grace)
+        | Q(status=Status.HELD, next_attempt_at__lte=now)
+    ).exclude(channel=Channel.IN_APP).order_by("pk").values_list("pk", flat=True)[:limit])
+    sends_enqueue(ids)
+    return len(ids)
+
+
+# --- digests ------------------------------------------------------------------------------
+
+
+def _period(period: str, now: datetime) -> tuple[date, date]:
+    today = timezone.localdate(now)
+    if period == "weekly":
+        end = today - timedelta(days=today.weekday())  # this Monday; the week before it
+        return end - timedelta(days=7), end
+    return today - timedelta(days=1), today
+
+
+def department_counts(*, start: datetime, end: datetime, now: datetime) -> dict[int, list[int]]:
+    """Per department: new, closed, 临期, 超期, 不满意 (counts only)."""
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for dept, n in (Case.objects.filter(created_at__gte=start, created_at__lt=end, department__isnull=False)
+                    .values_list("department_id").annotate(n=Count("pk"))):
+        counts[dept][0] = n
+    for dept, n in (Case.objects.filter(closed_at__gte=start, closed_at__lt=end, department__isnull=False)
+                    .values_list("department_id").annotate(n=Count("pk"))):
+        counts[dept][1] = n
+    for index, kind in ((2, Kind.DUE_SOON), (3, Kind.OVERDUE)):
+        sql = (f"SELECT c.department_id, COUNT(DISTINCT c.id) FROM triage_deadline d "  # noqa: S608
+               f"JOIN triage_case c ON c.id = d.case_id WHERE {_OPEN} AND {_state_sql(kind)} GROUP BY c.department_id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, _state_params(kind, now))
+            for dept, n in cursor.fetchall():
+                counts[dept][index] = n
+    for dept, n in (Case.objects.filter(report__feedback__rating=Rating.UNSATISFIED, department__isnull=False,
+                                        report__feedback__created_at__gte=start, report__feedback__created_at__lt=end)
+                    .values_list("department_id").annotate(n=Count("pk", distinct=True))):
+        counts[dept][4] = n
+    return dict(counts)
+
+
+def digests_send(*, period: str, now: datetime | None = None) -> list[int]:
+    """One digest per leadership user over the departments under them."""
+    now = now or timezone.now()
+    first, last = _period(period, now)
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()))
+    end = timezone.make_aware(datetime.combine(last, datetime.min.time()))
+    kind = Kind.DIGEST_WEEKLY if period == "weekly" else Kind.DIGEST_DAILY
+    with transaction.atomic():
+        counts = department_counts(start=start, end=end, now=now)
+        paths = dict(Department.objects.values_list("pk", "path"))
+        directory = Directory()
+        rows: list[Notification] = []
+        for person, home in directory.leaders:
+            mine = {str(d): c for d, c in counts.items() if paths.get(d, "").startswith(home) and any(c)}
+            data = {"from": first.isoformat(), "to": (last - timedelta(days=1)).isoformat(), "rows": mine}
+            rows += _rows_for(directory, [person], kind=kind, source=first.isoformat(), now=now,
+                              webhooks_too=False, data=data)
+        return notifications_create(rows)
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def quiet_release(pref: NotificationPreference | None, now: datetime) -> datetime | None:
+    """When the user's quiet hours end, if `now` is inside them; else None."""
+    if pref is None or pref.quiet_start is None or pref.quiet_end is None or pref.quiet_start == pref.quiet_end:
+        return None
+    local = timezone.localtime(now)
+    t, start, end = local.time(), pref.quiet_start, pref.quiet_end
+    inside = start <= t < end if start < end else (t >= start or t < end)
+    if not inside:
+        return None
+    release = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if release <= local:
+        release += timedelta(days=1)
+    return release
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: str
+    retry_in: float | None = None
+
+
+def backoff(attempts: int) -> float:
+    return float(min(settings.NOTIFY_RETRY_BACKOFF_MAX_SECONDS, settings.NOTIFY_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1)))
+
+
+def notification_send(notification_id: int) -> SendOutcome:
+    """Send one notification if it is still due; safe to run twice (row lock, status)."""
+    now = timezone.now()
+    with transaction.atomic():
+        n = (Notification.objects.select_for_update(of=("self",))
+             .select_related("recipient", "endpoint", "case__department", "case__category", "department")
+             .filter(pk=notification_id).first())
+        if n is None or n.status in (Status.SENT, Status.DEAD, Status.SKIPPED):
+            return SendOutcome(n.status if n else "missing")
+        if n.status == Status.HELD and n.next_attempt_at and n.next_attempt_at > now:
+            return SendOutcome(Status.HELD)
+        if n.channel == Channel.EMAIL and not n.urgent and n.recipient_id is not None:
+            release = quiet_release(NotificationPreference.objects.filter(user_id=n.recipient_id).first(), now)
+            if release is not None:
+                n.status, n.next_attempt_at = Status.HELD, release
+                n.save(update_fields=["status", "next_attempt_at"])
+                return SendOutcome(Status.HELD, retry_in=(release - now).total_seconds())
+        clock = time.monotonic()
+        ok, code, error = _deliver(n)
+        if ok is None:
+            n.status = Status.SKIPPED
+            n.save(update_fields=["status"])
+            return SendOutcome(Status.SKIPPED)
+        n.attempts += 1
+        Delivery.objects.create(notification=n, attempt=n.attempts, at=now, ok=ok, status_code=code, error=error[:200],
+                                duration_ms=int((time.monotonic() - clock) * 1000))
+        if ok:
+            n.status, n.sent_at, n.next_attempt_at = Status.SENT, now, None
+            n.save(update_fields=["status", "sent_at", "next_attempt_at", "attempts"])
+            return SendOutcome(Status.SENT)
+        if n.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
+            n.status, n.next_attempt_at = Status.DEAD, None
+            n.save(update_fields=["status", "next_attempt_at", "attempts"])
+            DeadLetter.objects.update_or_create(notification=n, defaults={"error": error[:200], "created_at": now,
+                                                                          "retried_at": None, "retried_by": None})
+            logger.warning("Notification %s dead-lettered after %d attempts (%s).", n.pk, n.attempts, error)
+            return SendOutcome(Status.DEAD)
+        delay = backoff(n.attempts)
+        n.status, n.next_attempt_at = Status.PENDING, now + timedelta(seconds=delay)
+        n.save(update_fields=["status", "next_attempt_at", "attempts"])
+        return SendOutcome(Status.PENDING, retry_in=delay)
+
+
+def _deliver(n: Notification) -> tuple[bool | None, int | None, str]:
+    """(ok, HTTP status, error class); ok None: nothing to send to."""
+    try:
+        if n.channel == Channel.IN_APP:
+            return True, None, ""
+        if n.channel == Channel.EMAIL:
+            if n.recipient is None or not n.recipient.email:
+                return None, None, ""
+            message = render.render(n)
+            send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [n.recipient.email])
+            return True, None, ""
+        if n.channel == Channel.WEBHOOK:
+            if n.endpoint is None or not n.endpoint.is_active:
+                return None, None, ""
+            result = webhooks.post(url=n.endpoint.url, secret=n.endpoint.secret, payload=render.webhook_payload(n),
+                                   kind=n.kind, timeout=settings.NOTIFY_WEBHOOK_TIMEOUT_SECONDS)
+            return result.ok, result.status_code, result.error
+        if n.channel == Channel.SMS:
+            mobile = reporter_sms_number(report=n.case.report) if n.case is not None else None
+            if not mobile:
+                return None, None, ""
+            sms_backend().send(to=mobile, text=render.citizen_sms_text())
+            return True, None, ""
+    except Exception as exc:  # noqa: BLE001 - any failure of a channel is retried, then dead-lettered
+        return False, None, type(exc).__name__
+    return None, None, ""
+
+
+def dead_letters_retry(*, dead_letter_ids: Iterable[int], user: User | None = None) -> int:
+    """An admin sends dead letters again: a fresh round of attempts, queued after commit."""
+    now = timezone.now()
+    with transaction.atomic():
+        letters = list(DeadLetter.objects.select_for_update().filter(pk__in=list(dead_letter_ids), retried_at__isnull=True))
+        ids = [letter.notification_id for letter in letters]
+        Notification.objects.filter(pk__in=ids, status=Status.DEAD).update(
+            status=Status.PENDING, attempts=0, next_attempt_at=None)
+        DeadLetter.objects.filter(pk__in=[letter.pk for letter in letters]).update(retried_at=now, retried_by=user)
+        sends_enqueue(ids)
+    return len(ids)
+
+
+# --- the in-app centre ---------------------------------------------------------------------
+
+
+def inbox(user: User) -> Any:
+    return (Notification.objects.filter(recipient=user, channel=Channel.IN_APP)
+            .select_related("case__department", "case__category", "department"))
+
+
+def unread_count(user: User) -> int:
+    return inbox(user).filter(read_at__isnull=True).count()
+
+
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    qs = inbox(user).filter(read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=timezone.now())

@@ -1,0 +1,84 @@
+"""The escalation ladder: overdue → the department's heads; three working days later →
+the heads one level up and leadership, with 督办; each step a case event, once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from notifications.models import Channel, Escalation, Kind, Notification
+from notifications.services import escalation_boundary
+from tests.notifications.helpers import Office, clock, scan_at
+from tests.triage.casework import at, new_case
+from triage.audit import audit_verify
+from triage.models import Case, CaseEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def office(demo_org: None) -> Office:
+    return Office()
+
+
+def recipients(kind: str, level: int | None = None) -> set[str]:
+    qs = Notification.objects.filter(kind=kind, channel=Channel.EMAIL)
+    if level is not None:
+        qs = qs.filter(level=level)
+    return set(qs.values_list("recipient__username", flat=True))
+
+
+def test_the_second_step_waits_three_whole_working_days_after_the_due_day() -> None:
+    due_day_end = at(2026, 10, 23, 23, 59, 59)  # a Friday
+    assert escalation_boundary(at(2026, 10, 28, 9), 3) < due_day_end  # Mon, Tue, Wed not all over
+    assert escalation_boundary(at(2026, 10, 29, 0, 1), 3) >= due_day_end
+
+
+def test_overdue_goes_to_the_head_then_up_a_level_and_to_leadership_with_supervision(office: Office) -> None:
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+    scan_at(at(2026, 10, 24, 9))  # overdue: step 1
+    assert recipients(Kind.ESCALATED, 1) == {"zj-head"}
+    assert recipients(Kind.OVERDUE) == {"zj-handler", "zj-drafter", "zj-head"}
+    events = list(CaseEvent.objects.filter(case=case, kind="escalate").values_list("payload", flat=True))
+    assert events == [{"level": 1, "deadline": "acceptance_notice", "to_department": case.department_id}]
+    assert not Case.objects.get(pk=case.pk).supervised
+
+    scan_at(at(2026, 10, 28, 18))  # Mon–Wed not all over yet
+    assert not Escalation.objects.filter(level=2).exists()
+
+    scan_at(at(2026, 10, 29, 9))
+    assert recipients(Kind.ESCALATED, 2) == {"city-zj-head", "city-leader"}
+    case = Case.objects.get(pk=case.pk)
+    assert case.supervised
+    supervise = CaseEvent.objects.get(case=case, kind="supervise")
+    assert supervise.actor is None and supervise.actor_kind == "system" and supervise.payload == {"auto": "overdue"}
+    assert [e["level"] for e in CaseEvent.objects.filter(case=case, kind="escalate").values_list("payload", flat=True)] == [1, 2]
+    # 督办 tells the people handling the case.
+    assert recipients(Kind.SUPERVISED) == {"zj-handler", "zj-drafter", "zj-head"}
+
+    before = (Notification.objects.count(), CaseEvent.objects.count())
+    scan_at(at(2026, 10, 30, 9))
+    scan_at(at(2026, 11, 5, 9))
+    assert (Notification.objects.count(), CaseEvent.objects.count()) == before
+    assert audit_verify().ok
+
+
+def test_an_extension_moves_the_clock_so_its_reminders_start_again(office: Office) -> None:
+    from triage import workflow
+
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+        case = workflow.case_accept(case=case, user=office.team.handler)
+    handle = case.deadlines.get(kind="handle")
+    moment: datetime = handle.due_at.replace(hour=12)
+    assert scan_at(moment).due_soon == 3
+    with clock(moment):
+        workflow.case_extension_request(case=case, user=office.team.handler, amount=10, reason="需现场核查")
+        assert recipients(Kind.APPROVAL_WAITING) == {"zj-head"}
+        workflow.case_extension_approve(case=case, user=office.team.head)
+    assert scan_at(moment).due_soon == 3  # a new due time: a new reminder
+    assert scan_at(moment.replace(hour=13)).due_soon == 0
+    later = scan_at(handle.due_at.replace(hour=23, minute=59, second=59) + (moment - moment.replace(hour=0)))
+    assert later.overdue == 0 and later.escalated_1 == 0

@@ -1,0 +1,99 @@
+"""Case events become notifications in their own transaction, for the right people."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from notifications.models import Channel, Kind, Notification, NotificationPreference, Status
+from tests.notifications.helpers import Office
+from tests.triage.casework import bring_to, new_case
+from triage import workflow
+from triage.models import Department
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def office(demo_org: None) -> Office:
+    return Office()
+
+
+def to(kind: str, channel: str = Channel.IN_APP) -> set[str]:
+    return set(Notification.objects.filter(kind=kind, channel=channel).values_list("recipient__username", flat=True))
+
+
+def test_a_case_assigned_to_my_department_notifies_its_handlers_and_heads(office: Office) -> None:
+    case = new_case()
+    assert to(Kind.CASE_ASSIGNED) == {"zj-handler", "zj-drafter", "zj-head"}
+    assert to(Kind.CASE_ASSIGNED, Channel.EMAIL) == {"zj-handler", "zj-drafter", "zj-head"}
+    row = Notification.objects.filter(kind=Kind.CASE_ASSIGNED, channel=Channel.IN_APP).first()
+    assert row is not None and row.case_id == case.pk and row.status == Status.SENT
+
+
+def test_a_user_who_turned_e_mail_off_gets_in_app_only(office: Office) -> None:
+    NotificationPreference.objects.create(user=office.team.drafter, email=False)
+    new_case()
+    assert "zj-drafter" not in to(Kind.CASE_ASSIGNED, Channel.EMAIL)
+    assert "zj-drafter" in to(Kind.CASE_ASSIGNED)
+
+
+def test_the_citizen_answering_my_question_notifies_me(office: Office) -> None:
+    from intake.services import reporter_message_post
+
+    case = bring_to(new_case(), "in_progress", office.team)
+    workflow.case_ask_question(case=case, user=office.team.drafter, text="请问具体是哪一栋楼？")
+    reporter_message_post(report=case.report, text="是3号楼二单元。")
+    assert to(Kind.CITIZEN_ANSWERED) == {"zj-drafter"}
+
+
+def test_an_extension_request_and_a_reply_for_review_wait_for_the_head(office: Office) -> None:
+    case = bring_to(new_case(), "in_progress", office.team)
+    workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
+    assert to(Kind.APPROVAL_WAITING) == {"zj-head"}
+    bring_to(case, "in_review", office.team)
+    assert Notification.objects.filter(kind=Kind.APPROVAL_WAITING, channel=Channel.IN_APP).count() == 2
+
+
+def test_supervision_tells_the_handlers(office: Office) -> None:
+    from tests.triage.casework import staff
+
+    case = new_case()
+    leader = staff("leader2", "leadership", "379900-gov")
+    workflow.case_supervise(case=case, user=leader)
+    assert to(Kind.SUPERVISED) == {"zj-handler", "zj-drafter", "zj-head"}
+
+
+def test_a_transfer_offer_tells_the_receiving_department(office: Office) -> None:
+    from tests.triage.casework import staff
+
+    other = staff("rs-handler", "handler", "379901-rs")
+    case = new_case()
+    workflow.case_transfer(case=case, user=office.team.handler, to=Department.objects.get(code="379901-rs"),
+                           reason="属人社局职责")
+    assert to(Kind.TRANSFER_OFFERED) == {other.username}
+
+
+def test_nothing_is_notified_when_the_transition_rolls_back(office: Office) -> None:
+    case = new_case()
+    before = Notification.objects.count()
+    def accept_then_fail() -> None:
+        with transaction.atomic():
+            workflow.case_accept(case=case, user=office.team.handler)
+            workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        accept_then_fail()
+    assert Notification.objects.count() == before
+
+
+def test_sends_are_queued_after_commit_with_ids_only(office: Office, django_capture_on_commit_callbacks: object) -> None:
+    from unittest import mock
+
+    with (mock.patch("notifications.tasks.send_batch.apply_async") as publish,
+          django_capture_on_commit_callbacks(execute=True)):  # type: ignore[operator]
+        new_case()
+    ids = [i for call in publish.call_args_list for i in call.kwargs["args"][0]]
+    emails = set(Notification.objects.filter(kind=Kind.CASE_ASSIGNED, channel=Channel.EMAIL).values_list("pk", flat=True))
+    assert set(ids) >= emails and all(isinstance(i, int) for i in ids)
