@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 
 from notifications.models import DeadLetter, Delivery, Notification, Status, WebhookEndpoint
 from notifications.webhooks import encode, sign
+from tests.auth import otp_login
 from tests.conftest import BASE_DIR, wait_for
 from tests.notifications.helpers import routed_case
 
@@ -105,7 +106,7 @@ def test_a_failing_endpoint_is_retried_then_dead_lettered_and_sent_again_by_hand
 
     receiver.status = 200
     admin = get_user_model().objects.create_superuser("root", "root@example.gov.cn", "root-password-123")
-    client.force_login(admin)
+    otp_login(client, admin)  # the admin site needs the second factor
     letter = DeadLetter.objects.get(notification=notification)
     response = client.post("/admin/notifications/deadletter/", {"action": "retry", "_selected_action": [letter.pk]})
     assert response.status_code == 302
