@@ -1,4 +1,5 @@
-"""Category classifier: jieba words plus character n-grams, TF-IDF, calibrated linear SVM.
+"""Category classifier: jieba words plus character n-grams, TF-IDF, calibrated NB-SVM
+(one-vs-rest linear SVMs on features scaled by naive Bayes log-count ratios).
 
 Raw citizen text is normalised the way the training data was prepared (whitespace and
 masked place codes removed, digits folded, stop words and greetings dropped), so a
@@ -20,7 +21,8 @@ from typing import Any
 import jieba
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -272,8 +274,51 @@ def build_pipeline() -> Pipeline:
         TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True, min_df=2, max_features=250_000),
     )
     features = FeatureUnion([("words", words), ("chars", chars)])
-    clf = CalibratedClassifierCV(LinearSVC(C=1.0), method="sigmoid", cv=3, ensemble=False)
+    clf = CalibratedClassifierCV(NBSVM(C=1.0, alpha=1.0), method="sigmoid", cv=3, ensemble=False)
     return Pipeline([("features", features), ("clf", clf)])
+
+
+class NBSVM(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """One-vs-rest linear SVMs on features scaled, per class, by the naive Bayes log-count
+    ratio r = log((p/|p|) / (q/|q|)), p and q the smoothed counts of documents with the
+    feature in and outside the class (Wang & Manning 2012). A feature's scaling folds into
+    the weights, so the fitted model is linear in the unscaled features: `coef_` (one row per
+    class, one for class 1 of a binary model) reads like LinearSVC's, and explanations use it
+    as they are. Stratified 5-fold CV on the train split, macro-F1: 0.9293 against
+    LinearSVC's 0.9259 (seed 42), 0.9330 against 0.9275 (seed 7)."""
+
+    def __init__(self, C: float = 1.0, alpha: float = 1.0) -> None:
+        self.C = C
+        self.alpha = alpha
+
+    def fit(self, X: Any, y: Any) -> NBSVM:
+        labels = np.asarray(y)
+        self.classes_ = np.unique(labels)
+        x = sp.csr_matrix(X)
+        present = x.copy()
+        present.data = np.ones_like(present.data)
+        targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
+        coef, intercept = [], []
+        for target in targets:
+            positive = labels == target
+            p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
+            q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
+            ratio = np.log((p / p.sum()) / (q / q.sum()))
+            svm = LinearSVC(C=self.C).fit(x @ sp.diags(ratio), positive.astype(int))
+            coef.append(svm.coef_[0] * ratio)
+            intercept.append(svm.intercept_[0])
+        self.coef_ = np.vstack(coef)
+        self.intercept_ = np.asarray(intercept)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        scores = np.asarray(X @ self.coef_.T) + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return np.asarray(self.classes_[index])
 
 
 def _words(tokens: list[str]) -> list[str]:
