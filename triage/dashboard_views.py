@@ -80,9 +80,10 @@ def _filters(request: HttpRequest, user: User) -> tuple[DashboardForm, D.Dashboa
     today = timezone.localdate()
     start, end = today - timedelta(days=29), today
     data: dict[str, Any] = {}
-    if form.is_bound and form.is_valid():
+    if form.is_bound:
+        form.is_valid()  # an invalid field (a department outside the user's scope) is ignored alone
         data = form.cleaned_data
-        start, end = data["start"] or start, data["end"] or end
+        start, end = data.get("start") or start, data.get("end") or end
     if start > end:
         start, end = end, start
     department = data.get("department") or D.dashboard_root(user)
@@ -350,7 +351,7 @@ def public_page(request: HttpRequest) -> HttpResponse:
         department = Department.objects.filter(pk=int(dept_id), is_active=True).first()
     response = render(request, "triage/public/index.html", {
         "month": month, "department": department, "rows": public_statistics(month=month, department=department),
-        "published": published_cases(month=month, department=department), "months": _recent_months(12),
+        "published": published_cases(department=department), "months": _recent_months(12),
     })
     return response
 
