@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -30,7 +31,7 @@ NOW = at(2026, 10, 31, 12)
 PERIOD = D.DashboardFilters(start=date(2026, 9, 28), end=date(2026, 10, 31))
 
 
-def _case(created: tuple[int, ...], **report: object) -> Case:
+def _case(created: tuple[int, ...], **report: Any) -> Case:
     with frozen(at(*created)):
         case = new_case(department=OWN, **report)
     Case.objects.filter(pk=case.pk).update(created_at=at(*created))
@@ -43,7 +44,7 @@ def _close(case: Case, team: Team, when: tuple[int, ...]) -> Case:
 
 
 @pytest.fixture
-def history(demo_org: None) -> dict[str, object]:
+def history(demo_org: None) -> dict[str, Any]:
     team, other = Team(OWN, "own"), Team(OTHER, "other")
     leader = staff("leader1", "leadership", "379900-gov")
     # A: web, received Wed 30 Sep 10:00, accepted Thu 8 Oct 10:00 (1–7 Oct are holidays):
@@ -82,7 +83,7 @@ def history(demo_org: None) -> dict[str, object]:
     return {"team": team, "other": other, "leader": leader, "a": a, "b": b, "c": c, "d": d}
 
 
-def _page(user: User, filters: D.DashboardFilters = PERIOD) -> dict[str, object]:
+def _page(user: User, filters: D.DashboardFilters = PERIOD) -> dict[str, Any]:
     with frozen(NOW):
         return D.dashboard(user=user, filters=filters, now=NOW)
 
