@@ -428,4 +428,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=2, day_of_week="sun"),
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 6 * 3600},
     },
+    # 实时预警 (triage.alerts): a rise shows within the quarter hour.
+    "scan-alerts": {
+        "task": "triage.tasks.scan_alerts",
+        "schedule": 900.0,
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 900},
+    },
 }

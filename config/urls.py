@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.health import healthz
 from intake import api, auth_views, staff_views, views
 from notifications import views as notification_views
-from triage import console_views
+from triage import console_views, dashboard_views
 from triage import views as triage_views
 
 citizen = [
@@ -22,6 +22,8 @@ citizen = [
     path("status/feedback/", views.status_feedback, name="status-feedback"),
     path("status/review/", views.status_review, name="status-review"),
     path("status/attachment/", views.status_attachment, name="status-attachment"),
+    path("public/", dashboard_views.public_page, name="public"),
+    path("public/cases/<int:publication_id>/", dashboard_views.public_case, name="public-case"),
 ]
 
 staff = [
@@ -47,6 +49,14 @@ staff = [
     path("staff/notifications/", notification_views.center, name="notifications"),
     path("staff/notifications/read/", notification_views.mark_read, name="notifications-read"),
     path("staff/notifications/settings/", notification_views.preferences, name="notification-preferences"),
+    path("staff/cases/<int:case_id>/publish/", dashboard_views.case_publish_page, name="case-publish"),
+    path("staff/publications/<int:publication_id>/withdraw/", dashboard_views.publication_withdraw,
+         name="publication-withdraw"),
+    path("staff/dashboard/", dashboard_views.dashboard_page, name="dashboard"),
+    path("staff/dashboard/export/<slug:table>.<slug:fmt>", dashboard_views.dashboard_export, name="dashboard-export"),
+    path("staff/dashboard/report/", dashboard_views.monthly_report, name="dashboard-report"),
+    path("staff/dashboard/alerts/", dashboard_views.alerts_page, name="dashboard-alerts"),
+    path("staff/dashboard/alerts/<int:alert_id>/ack/", dashboard_views.alert_acknowledge, name="dashboard-alert-ack"),
 ]
 
 api_v1 = [

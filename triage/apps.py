@@ -26,3 +26,8 @@ class TriageConfig(AppConfig):
         for model in (TermRule, Category, Department, Area):
             for signal in (post_save, post_delete):
                 signal.connect(receivers.routing_edited, sender=model, dispatch_uid=f"triage.routing_edited.{model.__name__}")
+        from triage.models import CalendarOverride
+
+        for signal in (post_save, post_delete):
+            signal.connect(receivers.calendar_edited, sender=CalendarOverride,
+                           dispatch_uid=f"triage.calendar_edited.{signal is post_save}")

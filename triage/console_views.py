@@ -84,6 +84,13 @@ class ConsoleFilterForm(forms.Form):
     )
     department = forms.ModelChoiceField(label=_lazy("部门"), required=False, queryset=Department.objects.none(),
                                         empty_label=_lazy("全部"))
+    # Drill-down from a dashboard figure (triage/dashboard.py builds these links).
+    created_from = forms.DateField(label=_lazy("收到日期自"), required=False,
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = forms.DateField(label=_lazy("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    place = forms.CharField(required=False, max_length=12, widget=forms.HiddenInput)
+    flag = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
+    term = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,7 +146,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         filters = CaseFilters(status=status, deadline_state=data["deadline_state"], channel=data["channel"],
                               category=data["category"], matter_type=data["matter_type"],
-                              supervised=data["supervised"], department=data.get("department"))
+                              supervised=data["supervised"], department=data.get("department"),
+                              created_from=data["created_from"], created_to=data["created_to"], place=data["place"],
+                              flag=data["flag"], term=data["term"])
     now = timezone.now()
     paginator = CappedPaginator(console_queue(user=user, filters=filters, now=now), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -152,6 +161,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "form": form, "page": page, "rows": _rows(list(page.object_list), now), "status": status,
         "tabs": [(key, label, counts.get(key, 0)) for key, label in tabs], "filter_query": query.urlencode(),
         "capped": paginator.capped, "cap": paginator.cap,
+        "drill": bool(filters.flag or filters.place or filters.term),
     })
 
 

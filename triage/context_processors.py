@@ -18,4 +18,12 @@ def console(request: HttpRequest) -> dict[str, Callable[[], bool]]:
         user: Any = getattr(request, "user", None)
         return bool(user is not None and user.is_authenticated and roles_of(user) & CONSOLE_ROLES)
 
-    return {"console_nav": shown}
+    def dashboard_shown() -> bool:
+        from triage.dashboard_views import DASHBOARD_ROLES
+        from triage.workflow import roles_of
+
+        user: Any = getattr(request, "user", None)
+        return bool(user is not None and user.is_authenticated
+                    and (user.is_superuser or roles_of(user) & DASHBOARD_ROLES))
+
+    return {"console_nav": shown, "dashboard_nav": dashboard_shown}

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Report
+from triage.dashboard_models import Alert, AlertKind, PublishedCase, WorkdayIndex
 
 # Workflow models live in their own module; imported here so Django registers them.
 from triage.workflow_models import (
@@ -21,9 +22,10 @@ from triage.workflow_models import (
 )
 
 __all__ = [
-    "CLOSED_STATES", "Area", "CalendarOverride", "Case", "CaseEvent", "CaseStatus", "Category", "ClassifierModel",
+    "CLOSED_STATES", "Alert", "AlertKind", "Area", "CalendarOverride", "Case", "CaseEvent", "CaseStatus", "Category",
+    "ClassifierModel",
     "Correction", "Deadline", "DeadlineKind", "DeadlinePolicy", "DeadlineUnit", "Department", "DepartmentKind",
-    "Priority", "ReplyTemplate", "Report", "RuleKind", "StaffProfile", "TermRule",
+    "Priority", "PublishedCase", "ReplyTemplate", "Report", "RuleKind", "StaffProfile", "TermRule", "WorkdayIndex",
 ]
 
 

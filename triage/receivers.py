@@ -94,3 +94,11 @@ def routing_edited(sender: Any, **kwargs: Any) -> None:
 
     forget_routing()  # local only: the shared cache is not touched inside the transaction
     transaction.on_commit(routing_changed)
+
+
+def calendar_edited(sender: Any, **kwargs: Any) -> None:
+    """A holiday override changed: drop the dashboards' working-day index; the next
+    dashboard request rebuilds it from the calendar (triage.dashboard.workday_index_sync)."""
+    from triage.models import WorkdayIndex
+
+    transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())

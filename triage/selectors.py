@@ -4,7 +4,7 @@ place where a user's department scope is applied."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -148,6 +148,80 @@ class CaseFilters:
     matter_type: str = ""
     supervised: bool | None = None
     department: Department | None = None
+    # Drill-down from the dashboards: the received period (local dates, inclusive), a place
+    # (area code prefix: district or township) and one of CASE_FLAGS.
+    created_from: date | None = None
+    created_to: date | None = None
+    place: str = ""
+    flag: str = ""
+    term: str = ""
+
+
+def _late_deadline_q(now: datetime) -> Q:
+    """A clock that finished after its due time, or is still running (or paused) past it."""
+    return Q(met_at__gt=F("due_at")) | Q(met_at__isnull=True, due_at__lt=Coalesce(F("paused_at"), Value(now)))
+
+
+def _deadline_exists(kind: str | None = None, **lookups: Any) -> Exists:
+    qs = Deadline.objects.filter(case=OuterRef("pk"), cancelled_at__isnull=True, **lookups)
+    return Exists(qs.filter(kind=kind) if kind else qs)
+
+
+# The deadline kinds the dashboards rate: 受理告知, 办结 (handling) and 转交 (登记交办).
+RATED_KINDS = ("acceptance_notice", "handle", "transfer")
+# Backlog age buckets in calendar days since receipt: (code, first day, last day or None).
+AGE_BUCKETS = (("0_7", 0, 7), ("8_30", 8, 30), ("31_60", 31, 60), ("61_90", 61, 90), ("91", 91, None))
+
+
+def case_flag_q(flag: str, *, now: datetime) -> Q | None:
+    """The cases a dashboard figure counts, by the figure's flag (None: unknown flag).
+    Each must select exactly the cases the figure counts (tests compare both)."""
+    from intake.models import Rating, ReviewRequest
+
+    simple = {
+        "closed": Q(closed_at__isnull=False),
+        "misrouted": Q(misroute_count__gt=0),
+        "routed": Q(triaged_at__isnull=False),
+        "reopened": Q(review_round__gt=0),
+        "review_requested": Q(Exists(ReviewRequest.objects.filter(report=OuterRef("report")))),
+        "duplicate": Q(duplicate_of__isnull=False),
+        "original": Q(duplicate_of__isnull=True),
+        "extended": Q(_deadline_exists(extensions__gt=0)),
+        "overdue": Q(status__in=OPEN_STATES, due_at__lt=Coalesce(F("suspended_at"), Value(now))),
+    }
+    if flag in simple:
+        return simple[flag]
+    kind = flag.removeprefix("late_").removeprefix("ontime_")
+    if kind in RATED_KINDS and flag.startswith("late_"):
+        return Q(Exists(Deadline.objects.filter(case=OuterRef("pk"), kind=kind, cancelled_at__isnull=True)
+                        .filter(_late_deadline_q(now))))
+    if kind in RATED_KINDS and flag.startswith("ontime_"):
+        late = Deadline.objects.filter(case=OuterRef("pk"), kind=kind, cancelled_at__isnull=True).filter(
+            _late_deadline_q(now))
+        return Q(_deadline_exists(kind, met_at__isnull=False, met_at__lte=F("due_at"))) & ~Q(Exists(late))
+    rating = flag.removeprefix("rating_")
+    if flag.startswith("rating_") and rating in Rating.values:
+        return Q(split_from__isnull=True, report__feedback__rating=rating)
+    for code, first, last in AGE_BUCKETS:
+        if flag == f"age_{code}":
+            q = Q(created_at__lte=now - timedelta(days=first))
+            if last is not None:
+                q &= Q(created_at__gt=now - timedelta(days=last + 1))
+            return q
+    return None
+
+
+def local_day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+def term_q(term: str) -> Q:
+    """Cases whose classifier explanation names `term` (a frequent word, never report text)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return Q(triage_explanation__category__terms__contains=[term])
+    return Q(triage_explanation__icontains=f'"{term}"')  # SQLite: no JSON containment; close enough
 
 
 def _open_deadlines() -> QuerySet[Deadline]:
@@ -185,6 +259,17 @@ def _console_cases(*, user: User, filters: CaseFilters, now: datetime) -> QueryS
         qs = qs.filter(supervised=filters.supervised)
     if filters.department is not None:
         qs = qs.filter(department_id__in=_subtree(filters.department))
+    if filters.created_from is not None:
+        qs = qs.filter(created_at__gte=local_day_start(filters.created_from))
+    if filters.created_to is not None:
+        qs = qs.filter(created_at__lt=local_day_start(filters.created_to + timedelta(days=1)))
+    if filters.place:
+        qs = qs.filter(department__area__code__startswith=filters.place)
+    if filters.term:
+        qs = qs.filter(term_q(filters.term))
+    if filters.flag:
+        q = case_flag_q(filters.flag, now=now)
+        qs = qs.filter(q) if q is not None else qs.none()
     return qs
 
 

@@ -180,3 +180,11 @@ def retrain_classifier() -> str:
         "activated" if result.activated else "kept the active model",
     )
     return result.model.version
+
+
+@shared_task(name="triage.tasks.scan_alerts", acks_late=True)
+def scan_alerts() -> int:
+    """Periodic (beat): 实时预警, see triage.alerts. Idempotent: re-runs update the week's alerts."""
+    from triage.alerts import alerts_scan
+
+    return len(alerts_scan())

@@ -1,0 +1,611 @@
+"""Leadership dashboard figures: each one an aggregate query in the database (grouped
+counts, and percentiles with percentile_cont on PostgreSQL or window functions on SQLite),
+never cases loaded into Python. Scope comes from `cases_visible_to`; every figure names
+the console filters that list the cases it counts (`Figure.query`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.db.models import Case as When_
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Substr, TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from intake.models import Area, Feedback, Rating
+from triage.models import Case, CaseStatus, Deadline, Department, WorkdayIndex
+from triage.selectors import (
+    AGE_BUCKETS,
+    OPEN_STATES,
+    RATED_KINDS,
+    _late_deadline_q,
+    cases_visible_to,
+    local_day_start,
+    scope_root,
+)
+from triage.workdays import WorkCalendar
+from triage.workflow import Role, roles_of
+
+KIND_LABELS = {"acceptance_notice": _("受理告知"), "handle": _("办结"), "transfer": _("转交（登记交办）")}
+MEASURES = (("acknowledge", _("受理告知用时")), ("first_reply", _("首次答复用时")), ("close", _("办结用时")))
+TREND_WEEKS = 12
+TOPIC_MIN_REPORTS = 5  # DESIGN.md: only terms that occur in at least 5 reports are shown
+
+
+@dataclass(frozen=True)
+class DashboardFilters:
+    start: date
+    end: date  # inclusive
+    department: Department | None = None
+    channel: str = ""
+    category: int | None = None
+    matter_type: str = ""
+
+    def console(self, *, period: bool = True, **extra: Any) -> str:
+        """The console queue's query string listing the cases a figure counts."""
+        params: dict[str, Any] = {"status": "all"}
+        if period:
+            params |= {"created_from": self.start.isoformat(), "created_to": self.end.isoformat()}
+        if self.department is not None:
+            params["department"] = self.department.pk
+        if self.channel:
+            params["channel"] = self.channel
+        if self.category:
+            params["category"] = self.category
+        if self.matter_type:
+            params["matter_type"] = self.matter_type
+        params |= {k: v for k, v in extra.items() if v not in (None, "")}
+        return urlencode(params)
+
+    def query(self, **override: Any) -> str:
+        """This dashboard's own query string (for exports and drilling into a department)."""
+        params: dict[str, Any] = {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                                  "department": self.department.pk if self.department else "",
+                                  "channel": self.channel, "category": self.category or "",
+                                  "matter_type": self.matter_type}
+        params |= override
+        return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number and the console query that lists what it counts."""
+
+    value: int
+    query: str
+
+
+def _keyed(key: str, rows: Any) -> dict[Any, dict[str, Any]]:
+    return {r[key]: dict(r) for r in rows}
+
+
+def rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+# --- the case sets ---------------------------------------------------------------------------
+
+
+def dashboard_cases(*, user: User, filters: DashboardFilters, period: bool = True) -> QuerySet[Case]:
+    """The scoped cases under the filters: the same set the console lists for the query of
+    `filters.console()` (registered-only reports, status RECEIVED, are in neither)."""
+    qs = cases_visible_to(user).exclude(status=CaseStatus.RECEIVED)
+    if period:
+        qs = qs.filter(created_at__gte=local_day_start(filters.start),
+                       created_at__lt=local_day_start(filters.end + timedelta(days=1)))
+    if filters.department is not None:
+        qs = qs.filter(department_id__in=Department.objects.filter(path__startswith=filters.department.path)
+                       .values("pk"))
+    if filters.channel:
+        qs = qs.filter(report__channel=filters.channel)
+    if filters.category:
+        qs = qs.filter(category_id=filters.category)
+    if filters.matter_type:
+        qs = qs.filter(matter_type=filters.matter_type)
+    return qs.order_by()
+
+
+def dashboard_departments(user: User) -> QuerySet[Department]:
+    """The departments a user may filter the dashboard by: all for leadership, their
+    sub-tree for a head."""
+    roles = roles_of(user)
+    if user.is_superuser or roles & {Role.LEADERSHIP, Role.AUDITOR}:
+        return Department.objects.filter(is_active=True)
+    profile = getattr(user, "staff_profile", None)
+    if profile is None:
+        return Department.objects.none()
+    return Department.objects.filter(path__startswith=profile.department.path, is_active=True)
+
+
+def dashboard_root(user: User) -> Department | None:
+    """The node a head's dashboard opens on (their department); None for leadership."""
+    roles = roles_of(user)
+    if user.is_superuser or roles & {Role.LEADERSHIP, Role.AUDITOR}:
+        return None
+    profile = getattr(user, "staff_profile", None)
+    return profile.department if profile is not None else scope_root(user)
+
+
+def _sql(qs: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
+    sql, params = qs.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+# --- volume, routing, outcomes ----------------------------------------------------------------
+
+
+def summary_counts(*, user: User, filters: DashboardFilters) -> dict[str, Figure]:
+    """Received, closed, 督办, returned to triage, reopened, review requests, duplicates (one query
+    but for review requests)."""
+    from intake.models import ReviewRequest
+
+    qs = dashboard_cases(user=user, filters=filters)
+    c = qs.aggregate(
+        received=Count("pk"), closed=Count("pk", filter=Q(closed_at__isnull=False)),
+        supervised=Count("pk", filter=Q(supervised=True)), routed=Count("pk", filter=Q(triaged_at__isnull=False)),
+        misrouted=Count("pk", filter=Q(misroute_count__gt=0)), reopened=Count("pk", filter=Q(review_round__gt=0)),
+        duplicate=Count("pk", filter=Q(duplicate_of__isnull=False)),
+    )
+    c["review_requested"] = qs.filter(report__in=ReviewRequest.objects.values("report")).count()
+    c["original"] = c["received"] - c["duplicate"]
+    flags = {"received": None, "supervised": None, "closed": "closed", "routed": "routed", "misrouted": "misrouted",
+             "reopened": "reopened", "review_requested": "review_requested", "duplicate": "duplicate",
+             "original": "original"}
+    out = {k: Figure(int(c[k] or 0), filters.console(flag=flags[k])) for k in flags}
+    out["supervised"] = Figure(int(c["supervised"]), filters.console(supervised="1"))
+    return out
+
+
+def deadline_rates(*, user: User, filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
+    """On-time rate per deadline kind, counted in cases: late when any clock of the kind
+    finished late or runs (or stands paused) past due; on time when one was met in time and
+    none is late. Cancelled clocks (a misrouted assignment's) do not count."""
+    cases = dashboard_cases(user=user, filters=filters)
+    per_case = (
+        Deadline.objects.filter(case__in=cases.values("pk"), kind__in=RATED_KINDS, cancelled_at__isnull=True)
+        .values("case_id", "kind")
+        .annotate(late=Count("pk", filter=_late_deadline_q(now)),
+                  ok=Count("pk", filter=Q(met_at__isnull=False, met_at__lte=F("due_at"))),
+                  ext=Coalesce(Count("pk", filter=Q(extensions__gt=0)), 0))
+        .order_by()
+    )
+    inner, params = _sql(per_case)
+    rows = _fetch(
+        "SELECT kind, SUM(CASE WHEN late > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN late = 0 AND ok > 0 THEN 1 ELSE 0 END) "
+        f"FROM ({inner}) AS per_case GROUP BY kind", params)
+    got = {kind: (int(late or 0), int(ok or 0)) for kind, late, ok in rows}
+    out = []
+    for kind in RATED_KINDS:
+        late, ok = got.get(kind, (0, 0))
+        out.append({"kind": kind, "label": KIND_LABELS[kind], "on_time": Figure(ok, filters.console(flag=f"ontime_{kind}")),
+                    "late": Figure(late, filters.console(flag=f"late_{kind}")), "rate": rate(ok, ok + late)})
+    return out
+
+
+def extensions_used(*, user: User, filters: DashboardFilters) -> dict[str, Figure]:
+    """Extensions granted (a count of extensions) and the cases that had one."""
+    cases = dashboard_cases(user=user, filters=filters)
+    c = Deadline.objects.filter(case__in=cases.values("pk"), extensions__gt=0, cancelled_at__isnull=True).aggregate(
+        n=Coalesce(models_sum("extensions"), 0), cases=Count("case_id", distinct=True))
+    query = filters.console(flag="extended")
+    return {"extensions": Figure(int(c["n"]), query), "cases": Figure(int(c["cases"]), query)}
+
+
+def models_sum(name: str) -> Any:
+    from django.db.models import Sum
+
+    return Sum(name)
+
+
+def satisfaction(*, user: User, filters: DashboardFilters) -> dict[str, Any]:
+    """满意 / 基本满意 / 不满意 of the period's cases (one rating per report: split parts do not
+    count it again)."""
+    qs = dashboard_cases(user=user, filters=filters).filter(split_from__isnull=True, report__feedback__isnull=False)
+    got = dict(qs.values("report__feedback__rating").annotate(n=Count("pk")).values_list(
+        "report__feedback__rating", "n"))
+    total = sum(got.values())
+    rows = [{"rating": r.value, "label": r.label, "count": Figure(int(got.get(r.value, 0)),
+                                                                     filters.console(flag=f"rating_{r.value}")),
+             "share": rate(int(got.get(r.value, 0)), total)} for r in Rating]
+    satisfied = got.get(Rating.SATISFIED, 0) + got.get(Rating.BASICALLY_SATISFIED, 0)
+    return {"rows": rows, "total": total, "rate": rate(satisfied, total)}
+
+
+# --- working-day percentiles ----------------------------------------------------------------
+
+WORKDAY_HORIZON_YEARS = 8
+
+
+def workday_index_sync(*, first: date | None = None, last: date | None = None, force: bool = False) -> int:
+    """Make the working-day index cover [first, last] (default: the last years and the next
+    one). The whole table is rebuilt so ordinals stay consecutive; a few thousand rows."""
+    today = timezone.localdate()
+    first = min(first or today, today.replace(year=today.year - WORKDAY_HORIZON_YEARS, day=1))
+    last = max(last or today, date(today.year + 1, 12, 31))
+    if not force:
+        bounds = WorkdayIndex.objects.order_by().aggregate(lo=_min("date"), hi=_max("date"))
+        if bounds["lo"] is not None and bounds["lo"] <= first and bounds["hi"] >= last:
+            return 0
+        first, last = min(first, bounds["lo"] or first), max(last, bounds["hi"] or last)
+    calendar = WorkCalendar()
+    rows, ordinal, day = [], 0, first
+    while day <= last:
+        work = calendar.is_workday(day)
+        rows.append(WorkdayIndex(date=day, is_workday=work, ordinal=ordinal))
+        ordinal += work
+        day += timedelta(days=1)
+    with transaction.atomic():
+        WorkdayIndex.objects.all().delete()
+        WorkdayIndex.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _min(name: str) -> Any:
+    from django.db.models import Min
+
+    return Min(name)
+
+
+def _max(name: str) -> Any:
+    from django.db.models import Max
+
+    return Max(name)
+
+
+def _utc_offset_hours() -> int:
+    offset = timezone.localtime().utcoffset()
+    return int(offset.total_seconds() // 3600) if offset else 0
+
+
+def _workdays_sql(start: str, end: str, s: str, e: str) -> str:
+    """Working days from `start` to `end` (SQL expressions of timestamps), with `s` and `e`
+    the index rows of their local dates: whole working days between, plus the working part
+    of the first and last day (WorkCalendar.working_seconds_between / 86400)."""
+    if connection.vendor == "postgresql":
+        tz = timezone.get_current_timezone_name()
+        frac = "(EXTRACT(EPOCH FROM ({t} AT TIME ZONE '" + tz + "')::time) / 86400.0)"
+    else:
+        hours = _utc_offset_hours()
+        frac = "(julianday({t}, '" + f"{hours:+d} hours" + "') - julianday(date({t}, '" + f"{hours:+d} hours" + "')))"
+    return (f"({e}.ordinal - {s}.ordinal + CASE WHEN {e}.is_workday THEN {frac.format(t=end)} ELSE 0 END "
+            f"- CASE WHEN {s}.is_workday THEN {frac.format(t=start)} ELSE 0 END)")
+
+
+def _local_date_sql(t: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(({t}) AT TIME ZONE '{timezone.get_current_timezone_name()}')::date"
+    return f"date({t}, '{_utc_offset_hours():+d} hours')"
+
+
+def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
+    """Median and p90 of the working days from receipt to acknowledgement, to the first reply
+    and to closing, over the period's cases that reached each step."""
+    workday_index_sync(first=filters.start - timedelta(days=1))
+    cases = dashboard_cases(user=user, filters=filters).values_list("created_at", "acknowledged_at", "first_reply_at",
+                                                                     "closed_at", "time_to_close")
+    inner, params = _sql(cases)
+    table = WorkdayIndex._meta.db_table
+    ends = {"acknowledge": "c.ack", "first_reply": "c.reply", "close": "c.closing"}
+    # time_to_close is stored once, at the first close; a reopened case keeps it.
+    close_end = "(c.created + c.ttc)" if connection.vendor == "postgresql" else "c.closed"
+    ends["close"] = close_end
+    joins, cols = [], []
+    for i, (name, _label) in enumerate(MEASURES):
+        end = ends[name]
+        joins.append(f"LEFT JOIN {table} e{i} ON e{i}.date = {_local_date_sql(end)}")
+        cols.append(f"{_workdays_sql('c.created', end, 's', f'e{i}')} AS w{i}")
+    base = (f"SELECT {', '.join(cols)} FROM ({inner}) AS c(created, ack, reply, closed, ttc) "
+            f"JOIN {table} s ON s.date = {_local_date_sql('c.created')} {' '.join(joins)}")
+    out = []
+    if connection.vendor == "postgresql":
+        aggs = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY w{i}), "
+                         f"percentile_cont(0.9) WITHIN GROUP (ORDER BY w{i}), COUNT(w{i})" for i in range(len(MEASURES)))
+        row = _fetch(f"SELECT {aggs} FROM ({base}) AS w", params)[0]
+        for i, (name, label) in enumerate(MEASURES):
+            med, p90, n = row[3 * i: 3 * i + 3]
+            out.append({"measure": name, "label": label, "median": _round(med), "p90": _round(p90), "n": int(n)})
+        return out
+    base = base.replace("AS c(created, ack, reply, closed, ttc)", "AS c")
+    base = _sqlite_columns(base)
+    for i, (name, label) in enumerate(MEASURES):
+        med, n = _sqlite_percentile(base, f"w{i}", 0.5, params)
+        p90, _n = _sqlite_percentile(base, f"w{i}", 0.9, params)
+        out.append({"measure": name, "label": label, "median": _round(med), "p90": _round(p90), "n": n})
+    return out
+
+
+def _sqlite_columns(sql: str) -> str:
+    """SQLite has no column aliases on a derived table: name the inner columns instead."""
+    return sql.replace("c.created", "c.created_at").replace("c.ack", "c.acknowledged_at").replace(
+        "c.reply", "c.first_reply_at").replace("c.closed", "c.closed_at")
+
+
+def _sqlite_percentile(base: str, col: str, p: float, params: tuple[Any, ...]) -> tuple[float | None, int]:
+    """percentile_cont by window functions: the two ranks around p·(n−1), interpolated."""
+    rows = _fetch(
+        f"SELECT v, rn, n FROM (SELECT {col} AS v, ROW_NUMBER() OVER (ORDER BY {col}) - 1 AS rn, "
+        f"COUNT(*) OVER () AS n FROM ({base}) AS w WHERE {col} IS NOT NULL) AS r "
+        f"WHERE rn = CAST(({p} * (n - 1)) AS INTEGER) OR rn = CAST(({p} * (n - 1)) AS INTEGER) + 1 ORDER BY rn",
+        params)
+    if not rows:
+        return None, 0
+    n = int(rows[0][2])
+    pos = p * (n - 1)
+    lo = rows[0][0]
+    hi = rows[1][0] if len(rows) > 1 else lo
+    return lo + (hi - lo) * (pos - int(pos)), n
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+# --- backlog -----------------------------------------------------------------------------------
+
+
+def backlog(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
+    """Open cases now (not bounded by the period): overdue, and by age since receipt."""
+    qs = dashboard_cases(user=user, filters=filters, period=False).filter(status__in=OPEN_STATES)
+    aggs: dict[str, Any] = {"open": Count("pk"),
+                            "overdue": Count("pk", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
+    for code, first, last in AGE_BUCKETS:
+        q = Q(created_at__lte=now - timedelta(days=first))
+        if last is not None:
+            q &= Q(created_at__gt=now - timedelta(days=last + 1))
+        aggs[f"age_{code}"] = Count("pk", filter=q)
+    c = qs.aggregate(**aggs)
+    buckets = []
+    for code, first, last in AGE_BUCKETS:
+        label = f"{first}–{last}" if last is not None else f"≥{first}"
+        buckets.append({"label": label, "count": Figure(int(c[f"age_{code}"]),
+                                                        _open(filters.console(period=False, flag=f"age_{code}")))})
+    return {"open": Figure(int(c["open"]), _open(filters.console(period=False))),
+            "overdue": Figure(int(c["overdue"]), _open(filters.console(period=False, deadline_state="overdue"))),
+            "buckets": buckets}
+
+
+def _open(query: str) -> str:
+    return query.replace("status=all", "status=open", 1)
+
+
+# --- league table -----------------------------------------------------------------------------
+
+
+def league_units(*, user: User, filters: DashboardFilters) -> tuple[Department | None, list[Department]]:
+    """The rows of the league table: the children of the selected department (or of the
+    user's root), each standing for its whole sub-tree."""
+    node = filters.department or dashboard_root(user)
+    if node is None:
+        roots = list(Department.objects.filter(parent__isnull=True).order_by("path"))
+        if len(roots) != 1:
+            return None, roots
+        node = roots[0]
+    return node, list(Department.objects.filter(parent=node).order_by("path"))
+
+
+def _unit_case(units: list[Department], node: Department | None) -> When_:
+    whens = [When(department__path__startswith=u.path, then=Value(u.pk)) for u in units]
+    default = Value(node.pk) if node is not None else Value(None)
+    return When_(*whens, default=default, output_field=IntegerField())
+
+
+def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
+    """Per unit: received, closed, on-time rate (all rated kinds together, in clocks),
+    backlog, overdue now, satisfaction. Four grouped queries whatever the number of units."""
+    node, units = league_units(user=user, filters=filters)
+    unit = _unit_case(units, node)
+    period = dashboard_cases(user=user, filters=filters).annotate(unit=unit)
+    counts = _keyed("unit", period.values("unit").annotate(
+        received=Count("pk"), closed=Count("pk", filter=Q(closed_at__isnull=False))).order_by())
+    clocks = _keyed("grp", Deadline.objects.filter(
+        case__in=dashboard_cases(user=user, filters=filters).values("pk"), kind__in=RATED_KINDS,
+        cancelled_at__isnull=True).annotate(
+        grp=When_(*[When(case__department__path__startswith=u.path, then=Value(u.pk)) for u in units],
+                         default=Value(node.pk) if node else Value(None), output_field=IntegerField()))
+        .values("grp").annotate(late=Count("pk", filter=_late_deadline_q(now)),
+                                       ok=Count("pk", filter=Q(met_at__isnull=False, met_at__lte=F("due_at"))))
+        .order_by())
+    backlog_rows = _keyed("unit", dashboard_cases(user=user, filters=filters, period=False).filter(
+        status__in=OPEN_STATES).annotate(unit=unit).values("unit").annotate(
+        open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))).order_by())
+    rated = _keyed("unit", period.filter(split_from__isnull=True, report__feedback__isnull=False)
+             .values("unit").annotate(
+        n=Count("pk"), good=Count("pk", filter=Q(report__feedback__rating__in=[Rating.SATISFIED,
+                                                                                Rating.BASICALLY_SATISFIED])))
+             .order_by())
+    rows = []
+    for u in ([node] if node is not None else []) + units:
+        own = node is not None and u.pk == node.pk
+        sub = DashboardFilters(start=filters.start, end=filters.end, department=u, channel=filters.channel,
+                               category=filters.category, matter_type=filters.matter_type)
+        c, k, b, r = (counts.get(u.pk, {}), clocks.get(u.pk, {}), backlog_rows.get(u.pk, {}), rated.get(u.pk, {}))
+        if own and not any((c, k, b, r)):
+            continue
+        rows.append({
+            "department": u, "own": own,
+            "received": Figure(int(c.get("received", 0)), sub.console() if not own else ""),
+            "closed": Figure(int(c.get("closed", 0)), sub.console(flag="closed") if not own else ""),
+            "on_time_rate": rate(int(k.get("ok", 0)), int(k.get("ok", 0)) + int(k.get("late", 0))),
+            "backlog": Figure(int(b.get("open", 0)), _open(sub.console(period=False)) if not own else ""),
+            "overdue": Figure(int(b.get("overdue", 0)),
+                              _open(sub.console(period=False, deadline_state="overdue")) if not own else ""),
+            "satisfaction": rate(int(r.get("good", 0)), int(r.get("n", 0))),
+            "drill": filters.query(department=u.pk) if not own else "",
+        })
+    return rows
+
+
+# --- trend ------------------------------------------------------------------------------------
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_trend(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
+    """The last TREND_WEEKS weeks up to the period's end: received, closed, and the
+    satisfied share of ratings given that week."""
+    last = week_start(filters.end)
+    first = last - timedelta(weeks=TREND_WEEKS - 1)
+    tz = timezone.get_current_timezone()
+    window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
+                              channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
+    scoped = dashboard_cases(user=user, filters=window, period=False)
+    lo, hi = local_day_start(first), local_day_start(last + timedelta(days=7))
+    received = dict(scoped.filter(created_at__gte=lo, created_at__lt=hi).annotate(w=TruncWeek("created_at", tzinfo=tz))
+                    .values("w").annotate(n=Count("pk")).values_list("w", "n"))
+    closed = dict(scoped.filter(closed_at__gte=lo, closed_at__lt=hi).annotate(w=TruncWeek("closed_at", tzinfo=tz))
+                  .values("w").annotate(n=Count("pk")).values_list("w", "n"))
+    fb = Feedback.objects.filter(report__cases__in=scoped.filter(split_from__isnull=True).values("pk"),
+                                 created_at__gte=lo, created_at__lt=hi).annotate(w=TruncWeek("created_at", tzinfo=tz))
+    ratings = {w: (n, good) for w, n, good in fb.values("w").annotate(
+        n=Count("pk"), good=Count("pk", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASICALLY_SATISFIED])))
+        .values_list("w", "n", "good")}
+
+    def by_day(d: dict[Any, Any]) -> dict[date, Any]:
+        return {(timezone.localtime(k).date() if isinstance(k, datetime) else k): v for k, v in d.items()}
+
+    received_d, closed_d, ratings_d = by_day(received), by_day(closed), by_day(ratings)
+    weeks = []
+    for i in range(TREND_WEEKS):
+        w = first + timedelta(weeks=i)
+        n, good = ratings_d.get(w, (0, 0))
+        sub = DashboardFilters(start=w, end=w + timedelta(days=6), department=filters.department,
+                               channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
+        weeks.append({"week": w, "received": Figure(int(received_d.get(w, 0)), sub.console()),
+                      "closed": int(closed_d.get(w, 0)), "rated": int(n), "satisfaction": rate(int(good), int(n))})
+    return weeks
+
+
+@dataclass
+class Chart:
+    """An inline SVG line chart: polylines in a fixed viewBox, no script, no remote asset."""
+
+    width: int = 720
+    height: int = 220
+    pad: int = 36
+    series: list[dict[str, Any]] = field(default_factory=list)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+
+
+def trend_chart(weeks: list[dict[str, Any]]) -> Chart:
+    chart = Chart()
+    values = [w["received"].value for w in weeks] + [w["closed"] for w in weeks]
+    top = max([*values, 1])
+    n = max(len(weeks) - 1, 1)
+    inner_w, inner_h = chart.width - 2 * chart.pad, chart.height - 2 * chart.pad
+
+    def x(i: int) -> float:
+        return round(chart.pad + inner_w * i / n, 1)
+
+    def y(v: float, scale: float) -> float:
+        return round(chart.height - chart.pad - inner_h * v / scale, 1)
+
+    for key, label, colour in (("received", _("收到"), "#1d4ed8"), ("closed", _("办结"), "#15803d")):
+        pts = [(x(i), y(w[key].value if key == "received" else w[key], top)) for i, w in enumerate(weeks)]
+        chart.series.append({"label": label, "colour": colour, "points": " ".join(f"{a},{b}" for a, b in pts),
+                             "dots": pts})
+    sat = [(x(i), y(w["satisfaction"], 100)) for i, w in enumerate(weeks) if w["satisfaction"] is not None]
+    chart.series.append({"label": _("满意率（右轴，%）"), "colour": "#b45309", "dashed": True,
+                         "points": " ".join(f"{a},{b}" for a, b in sat), "dots": sat})
+    chart.x_labels = [(x(i), w["week"].strftime("%m-%d")) for i, w in enumerate(weeks)]
+    chart.y_ticks = [(y(top * f, top), str(round(top * f))) for f in (0, 0.5, 1)]
+    return chart
+
+
+# --- places -----------------------------------------------------------------------------------
+
+
+def place_heat(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
+    """Cases of the period by the place of the handling department: district (6-digit area
+    code) → township (9 digits); district-level departments form their own cell."""
+    qs = dashboard_cases(user=user, filters=filters).filter(department__isnull=False)
+    rows = (qs.annotate(town=Substr("department__area__code", 1, 9)).values("town").annotate(n=Count("pk"))
+            .values_list("town", "n").order_by())
+    counts: dict[str, int] = {}
+    for town, n in rows:
+        counts[town] = counts.get(town, 0) + int(n)
+    names = dict(Area.objects.filter(code__in=list({c[:6] for c in counts} | set(counts))).values_list("code", "name"))
+    top = max(counts.values(), default=0)
+    districts: dict[str, dict[str, Any]] = {}
+    for code, n in sorted(counts.items()):
+        district = code[:6]
+        row = districts.setdefault(district, {"code": district, "name": names.get(district, district), "cells": [],
+                                              "total": 0})
+        level = 0 if not top else min(5, 1 + int(5 * n / (top + 1)))
+        label = names.get(code, code) if len(code) > 6 else _("区（县）直部门")
+        row["cells"].append({"code": code, "name": label, "count": Figure(n, filters.console(place=code)),
+                             "level": level})
+        row["total"] += n
+    for row in districts.values():
+        row["total"] = Figure(row["total"], filters.console(place=row["code"]))
+    return list(districts.values())
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def _term_counts(qs: QuerySet[Case]) -> dict[str, int]:
+    """Reports per classifier term (Case.triage_explanation["category"]["terms"], which holds
+    only words that occur in ≥ 5 training reports), counted in SQL over the JSON."""
+    inner, params = _sql(qs.filter(split_from__isnull=True).values("triage_explanation"))
+    if connection.vendor == "postgresql":
+        sql = (f"SELECT t.term, COUNT(*) FROM ({inner}) AS c(ex) CROSS JOIN LATERAL "
+               "jsonb_array_elements_text(CASE WHEN jsonb_typeof(c.ex->'category'->'terms') = 'array' "
+               "THEN c.ex->'category'->'terms' ELSE '[]'::jsonb END) AS t(term) GROUP BY t.term")
+    else:
+        sql = (f"SELECT j.value, COUNT(*) FROM ({inner}) AS c, json_each(c.triage_explanation, '$.category.terms') AS j "
+               "GROUP BY j.value")
+    return {str(term): int(n) for term, n in _fetch(sql, params)}
+
+
+def rising_topics(*, user: User, filters: DashboardFilters, limit: int = 10) -> list[dict[str, Any]]:
+    """Terms in at least TOPIC_MIN_REPORTS reports in the week ending at the period's end,
+    by their rise over the week before."""
+    end = filters.end
+    this = DashboardFilters(start=end - timedelta(days=6), end=end, department=filters.department,
+                            channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
+    before = DashboardFilters(start=end - timedelta(days=13), end=end - timedelta(days=7),
+                              department=filters.department, channel=filters.channel, category=filters.category,
+                              matter_type=filters.matter_type)
+    now_counts = _term_counts(dashboard_cases(user=user, filters=this))
+    prev = _term_counts(dashboard_cases(user=user, filters=before))
+    rows: list[dict[str, Any]] = [
+        {"term": t, "count": Figure(n, this.console(term=t)), "previous": prev.get(t, 0), "rise": n - prev.get(t, 0)}
+        for t, n in now_counts.items() if n >= TOPIC_MIN_REPORTS]
+    rows.sort(key=lambda r: (-int(r["rise"]), -int(r["count"].value), str(r["term"])))
+    return [r for r in rows if r["rise"] > 0][:limit]
+
+
+# --- the whole page ------------------------------------------------------------------------------
+
+
+def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    weeks = weekly_trend(user=user, filters=filters)
+    return {
+        "counts": summary_counts(user=user, filters=filters),
+        "deadlines": deadline_rates(user=user, filters=filters, now=now),
+        "extensions": extensions_used(user=user, filters=filters),
+        "times": response_times(user=user, filters=filters),
+        "backlog": backlog(user=user, filters=filters, now=now),
+        "satisfaction": satisfaction(user=user, filters=filters),
+        "league": league_table(user=user, filters=filters, now=now),
+        "weeks": weeks,
+        "chart": trend_chart(weeks),
+        "places": place_heat(user=user, filters=filters),
+        "topics": rising_topics(user=user, filters=filters),
+    }
