@@ -104,7 +104,7 @@ def run(repeat: int) -> list[dict[str, Any]]:
     for level, username, urls in pages():
         if username not in clients:
             clients[username] = signed_in_client(username) if username else Client(HTTP_HOST="localhost")
-        times, queries = measure(clients[username], urls, repeat)
+        times, queries, _empty = measure(clients[username], urls, repeat)
         results.append({"level": level, "page": next(names), "p50": statistics.median(times),
                         "p95": percentile(times, 95), "q": max(queries)})
         print(f"  {level:16} {results[-1]['page']:28} p50 {results[-1]['p50']:7.0f}  p95 {results[-1]['p95']:7.0f} ms",

@@ -43,9 +43,11 @@ def scope_root(user: User) -> Department | None:
     return Department.objects.filter(code=f"{department.area.code}-gov").first() or department
 
 
-def _subtree(department: Department) -> QuerySet[Department, Any]:
-    """Ids of a department and everything below it (a subquery, not a round trip)."""
-    return Department.objects.filter(path__startswith=department.path).values("pk")
+def _subtree(department: Department) -> list[int]:
+    """Ids of a department and everything below it. Read first (one small query), so the
+    case filter is a list the planner serves from the department and transfer indexes; as
+    a subquery it scanned every case (~0.7 s at 200,000 cases for a head's "all" tab)."""
+    return list(Department.objects.filter(path__startswith=department.path).values_list("pk", flat=True))
 
 
 def cases_visible_to(user: User) -> QuerySet[Case]:
@@ -66,7 +68,8 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
     if home is not None and Role.HANDLER in roles:
         scope |= Q(department_id=home.pk) | Q(transfer_to_id=home.pk)
     if home is not None and Role.HEAD in roles:
-        scope |= Q(department_id__in=_subtree(home)) | Q(transfer_to_id__in=_subtree(home))
+        subtree = _subtree(home)
+        scope |= Q(department_id__in=subtree) | Q(transfer_to_id__in=subtree)
     if Role.TRIAGE_OFFICER in roles:
         root = scope_root(user)
         if root is not None:
