@@ -8,6 +8,7 @@ adds nothing; sends are queued after commit with ids only.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -30,7 +31,6 @@ from notifications.models import (
     Channel,
     DeadLetter,
     Delivery,
-    Escalation,
     Kind,
     Notification,
     NotificationPreference,
@@ -138,11 +138,16 @@ def notifications_create(rows: Sequence[Notification]) -> list[int]:
     Returns the ids queued."""
     if not rows:
         return []
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    # PostgreSQL takes any number of rows and keys in one statement (one INSERT … unnest,
+    # one `= ANY`), so the statements do not grow with the batch; other backends cap the
+    # number of parameters.
+    postgres = connection.vendor == "postgresql"
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=None if postgres else 2000)
     keys = [row.key for row in rows if row.channel != Channel.IN_APP]
+    step = max(len(keys), 1) if postgres else 5000
     ids: list[int] = []
-    for start in range(0, len(keys), 5000):
-        ids += Notification.objects.filter(key__in=keys[start:start + 5000], status=Status.PENDING,
+    for start in range(0, len(keys), step):
+        ids += Notification.objects.filter(key__in=keys[start:start + step], status=Status.PENDING,
                                            attempts=0).values_list("pk", flat=True)
     sends_enqueue(ids)
     return ids
@@ -178,10 +183,13 @@ FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | {"transfer", "citizen_answer",
 
 def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
     """Notifications for events just appended (inside their transaction)."""
-    events = [e for e in events if e.kind in FOLLOWED]
-    if not events:
-        return []
     now = timezone.now()
+    # 督办 comes by the thousand from the escalation ladder: one INSERT … SELECT.
+    supervised = _supervised_notices([e.pk for e in events if e.kind == "supervise"], now)
+    sends_enqueue(supervised)
+    events = [e for e in events if e.kind in FOLLOWED and e.kind != "supervise"]
+    if not events:
+        return supervised
     cases = Case.objects.select_related("department").in_bulk({e.case_id for e in events})
     directory = Directory()
     askers = _askers([e.case_id for e in events if e.kind == "citizen_answer"])
@@ -203,9 +211,6 @@ def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
         if event.kind in APPROVALS:
             people = directory.staff(case.department_id, [Role.HEAD.value])
             rows += _rows_for(directory, people, kind=Kind.APPROVAL_WAITING, source=source, now=now, **fields)
-        if event.kind == "supervise":
-            people = directory.staff(case.department_id, HANDLING_ROLES)
-            rows += _rows_for(directory, people, kind=Kind.SUPERVISED, source=source, now=now, **fields)
         if event.kind == "citizen_answer" and case.pk in askers:
             user_id, email = askers[case.pk]
             rows += _rows_for(directory, [Person(user_id, email)], kind=Kind.CITIZEN_ANSWERED, source=source,
@@ -213,7 +218,41 @@ def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
         if event.kind in CITIZEN_NEWS and case.report_id in sms_reports:
             rows.append(Notification(key=f"{Kind.CITIZEN_NEWS}:{source}:sms", kind=Kind.CITIZEN_NEWS,
                                      channel=Channel.SMS, case=case, created_at=now))
-    return notifications_create(rows)
+    return supervised + notifications_create(rows)
+
+
+def _supervised_notices(event_ids: list[int], now: datetime) -> list[int]:
+    """督办 notices for the `supervise` events `event_ids` in one INSERT … SELECT: the
+    handlers and heads of the case's department on each channel they chose, and each
+    subscribed webhook (as `_rows_for` would). Returns the ids of the new sends."""
+    if not event_ids:
+        return []
+    kind = Kind.SUPERVISED
+    in_events, event_params = _in_ids("ev.id", event_ids)
+    # Only constant SQL fragments are interpolated; every value is a parameter.
+    sql = f"""
+    INSERT INTO notifications_notification ({_COLUMNS})
+    SELECT %s || ':e' || ev.id || ':' || ch.channel || ':' || u.id, %s, ch.channel, u.id, NULL, c.id,
+           c.department_id, '', CAST(NULL AS timestamp with time zone), 0, {_URGENT}, {_empty_json()},
+           CASE WHEN ch.channel = 'in_app' THEN 'sent' ELSE 'pending' END, 0, %s,
+           CASE WHEN ch.channel = 'in_app' THEN %s ELSE NULL END
+      FROM triage_caseevent ev JOIN triage_case c ON c.id = ev.case_id {_STAFF}
+     WHERE {in_events} AND {_IS_HANDLER}
+    UNION ALL
+    SELECT %s || ':e' || ev.id || ':webhook:' || e.id, %s, 'webhook', NULL, e.id, c.id, c.department_id, '', NULL,
+           0, {_URGENT}, {_empty_json()}, 'pending', 0, %s, NULL
+      FROM triage_caseevent ev JOIN triage_case c ON c.id = ev.case_id
+      JOIN notifications_webhookendpoint e ON e.is_active
+           AND (e.kinds = '' OR (',' || REPLACE(e.kinds, ' ', '') || ',') LIKE %s)
+     WHERE {in_events}
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, channel
+    """  # noqa: S608
+    params: list[Any] = [kind, kind, *URGENT_PRIORITIES, now, now, *event_params, *HANDLING_ROLES,
+                         kind, kind, *URGENT_PRIORITIES, now, f"%,{kind},%", *event_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall() if row[1] != Channel.IN_APP]
 
 
 def _askers(case_ids: list[int]) -> dict[int, tuple[int, str]]:
@@ -329,37 +368,109 @@ def _escalations_insert(level: int, boundary: datetime, now: datetime) -> list[i
         return [row[0] for row in cursor.fetchall()]
 
 
+def _in_ids(column: str, ids: list[int]) -> tuple[str, list[Any]]:
+    """`column` among `ids` with one parameter, however many ids."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [ids]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]  # noqa: S608
+
+
+def _escalation_notices(new: list[int], upper: dict[int, int], now: datetime) -> list[int]:
+    """One INSERT … SELECT for the notices of the new escalation steps `new`: step 1 to the
+    heads of the case's department, step 2 to the heads of the department one level up
+    (`upper`) and leadership over the case's department; on each channel they chose, and
+    each subscribed webhook. Returns the ids of the new sends."""
+    kind = Kind.ESCALATED
+    # Department → the one above, as VALUES (grows with the organisation, not the cases);
+    # the first row is typed and matches nothing.
+    pairs = [(0, 0), *upper.items()]
+    upper_rows = "(CAST(%s AS bigint), CAST(%s AS bigint))" + ", (%s, %s)" * (len(pairs) - 1)
+    upper_params = [v for pair in pairs for v in pair]
+    in_new, new_params = _in_ids("x.id", new)
+    # Only constant SQL fragments are interpolated; every value is a parameter.
+    sql = f"""
+    WITH up (department_id, upper_id) AS (VALUES {upper_rows}), x AS (
+      SELECT x.id, x.level, x.due_at, x.case_id, c.department_id, d.kind AS deadline_kind, {_URGENT} AS urgent,
+             dep.path, up.upper_id
+        FROM notifications_escalation x
+        JOIN triage_deadline d ON d.id = x.deadline_id
+        JOIN triage_case c ON c.id = x.case_id
+        JOIN triage_department dep ON dep.id = c.department_id
+        LEFT JOIN up ON up.department_id = c.department_id
+       WHERE {in_new}
+    ), staff AS (
+      SELECT u.id AS user_id, u.email, sp.department_id, home.path, g.name AS role
+        FROM triage_staffprofile sp
+        JOIN auth_user u ON u.id = sp.user_id AND u.is_active
+        JOIN triage_department home ON home.id = sp.department_id
+        JOIN auth_user_groups ug ON ug.user_id = u.id
+        JOIN auth_group g ON g.id = ug.group_id AND g.name IN (%s, %s)
+    ), people AS (
+      SELECT x.id AS step, s.user_id, s.email FROM x JOIN staff s
+          ON s.role = %s AND s.department_id = CASE WHEN x.level = 1 THEN x.department_id ELSE x.upper_id END
+      UNION
+      SELECT x.id, s.user_id, s.email FROM x JOIN staff s
+          ON x.level <> 1 AND s.role = %s AND substr(x.path, 1, length(s.path)) = s.path
+    )
+    INSERT INTO notifications_notification ({_COLUMNS})
+    SELECT %s || ':x' || x.id || ':' || ch.channel || ':' || p.user_id, %s, ch.channel, p.user_id, NULL, x.case_id,
+           x.department_id, x.deadline_kind, x.due_at, x.level, x.urgent, {_empty_json()},
+           CASE WHEN ch.channel = 'in_app' THEN 'sent' ELSE 'pending' END, 0, %s,
+           CASE WHEN ch.channel = 'in_app' THEN %s ELSE NULL END
+      FROM x JOIN people p ON p.step = x.id
+      LEFT JOIN notifications_notificationpreference pref ON pref.user_id = p.user_id
+      JOIN (SELECT 'in_app' AS channel UNION ALL SELECT 'email' AS channel) ch
+        ON (ch.channel = 'in_app' AND COALESCE(pref.in_app, TRUE))
+        OR (ch.channel = 'email' AND COALESCE(pref.email, TRUE) AND COALESCE(p.email, '') <> '')
+    UNION ALL
+    SELECT %s || ':x' || x.id || ':webhook:' || e.id, %s, 'webhook', NULL, e.id, x.case_id, x.department_id,
+           x.deadline_kind, x.due_at, x.level, x.urgent, {_empty_json()}, 'pending', 0, %s, NULL
+      FROM x JOIN notifications_webhookendpoint e ON e.is_active
+           AND (e.kinds = '' OR (',' || REPLACE(e.kinds, ' ', '') || ',') LIKE %s)
+     WHERE TRUE
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, channel
+    """  # noqa: S608
+    params: list[Any] = [
+        *upper_params, *URGENT_PRIORITIES, *new_params,
+        Role.HEAD.value, Role.LEADERSHIP.value, Role.HEAD.value, Role.LEADERSHIP.value,
+        kind, kind, now, now,
+        kind, kind, now, f"%,{kind},%",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall() if row[1] != Channel.IN_APP]
+
+
 def _escalate(now: datetime) -> tuple[int, int, list[int]]:
     """The ladder: overdue → the department's heads (step 1); overdue for
     NOTIFY_ESCALATE_AFTER_WORKDAYS more working days → the heads one level up and
-    leadership, and the case is put under 督办 (step 2). Each step is a case event."""
+    leadership, and the case is put under 督办 (step 2). Each step is a case event.
+    A fixed number of statements, whatever the number of steps."""
     new = _escalations_insert(1, now, now)
     new += _escalations_insert(2, escalation_boundary(now, settings.NOTIFY_ESCALATE_AFTER_WORKDAYS), now)
     if not new:
         return 0, 0, []
-    steps = list(Escalation.objects.filter(pk__in=new).select_related("deadline", "case__department")
-                 .order_by("case_id", "level"))
-    directory, upper = Directory(), upper_departments()
-    rows: list[Notification] = []
+    upper = upper_departments()
+    with connection.cursor() as cursor:
+        in_new, new_params = _in_ids("x.id", new)
+        cursor.execute(
+            "SELECT x.case_id, x.level, d.kind, c.department_id FROM notifications_escalation x "  # noqa: S608
+            "JOIN triage_deadline d ON d.id = x.deadline_id JOIN triage_case c ON c.id = x.case_id "
+            f"WHERE {in_new} ORDER BY x.case_id, x.level, x.id", new_params)
+        steps = cursor.fetchall()
     events: dict[int, list[dict[str, Any]]] = defaultdict(list)
     supervise: set[int] = set()
-    for step in steps:
-        case, department = step.case, step.case.department
-        assert department is not None
-        fields: dict[str, Any] = {"case": case, "department_id": department.pk, "deadline_kind": step.deadline.kind,
-                                  "due_at": step.due_at, "level": step.level, "urgent": is_urgent(case)}
-        if step.level == 1:
-            people = directory.staff(department.pk, [Role.HEAD.value])
-            events[case.pk].append({"level": 1, "deadline": step.deadline.kind, "to_department": department.pk})
+    for case_id, level, deadline_kind, department_id in steps:
+        if level == 1:
+            events[case_id].append({"level": 1, "deadline": deadline_kind, "to_department": department_id})
         else:
-            above = upper.get(department.pk)
-            people = directory.staff(above, [Role.HEAD.value]) | directory.leadership_over(department.path)
-            events[case.pk].append({"level": 2, "deadline": step.deadline.kind, "to_department": above})
-            supervise.add(case.pk)
-        rows += _rows_for(directory, people, kind=Kind.ESCALATED, source=f"x{step.pk}", now=now, **fields)
+            events[case_id].append({"level": 2, "deadline": deadline_kind, "to_department": upper.get(department_id)})
+            supervise.add(case_id)
     workflow.cases_escalated(steps=events, supervise=supervise, at=now)
-    ids = notifications_create(rows)
-    return sum(1 for s in steps if s.level == 1), sum(1 for s in steps if s.level == 2), ids
+    ids = _escalation_notices(new, upper, now)
+    sends_enqueue(ids)
+    return sum(1 for s in steps if s[1] == 1), sum(1 for s in steps if s[1] != 1), ids
 
 
 @dataclass

@@ -82,3 +82,39 @@ def test_an_extension_moves_the_clock_so_its_reminders_start_again(office: Offic
     assert scan_at(moment.replace(hour=13)).due_soon == 0
     later = scan_at(handle.due_at.replace(hour=23, minute=59, second=59) + (moment - moment.replace(hour=0)))
     assert later.overdue == 0 and later.escalated_1 == 0
+
+
+def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Office) -> None:
+    """The set-based notices of the ladder and its 督办: each recipient on the channels they
+    chose, and a webhook subscribed to those kinds (another one is not)."""
+    from notifications.models import NotificationPreference, WebhookEndpoint
+
+    hook = WebhookEndpoint.objects.create(name="督查", url="https://example.gov.cn/hook", kinds="escalated, supervised")
+    WebhookEndpoint.objects.create(name="其他", url="https://example.gov.cn/other", kinds="overdue")
+    NotificationPreference.objects.create(user=office.team.head, in_app=False)
+    NotificationPreference.objects.create(user=office.leader, email=False)
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+    scan_at(at(2026, 10, 24, 9))
+    scan_at(at(2026, 10, 29, 9))
+    step1, step2 = Escalation.objects.filter(case=case).order_by("level")
+    supervise = CaseEvent.objects.get(case=case, kind="supervise")
+    t = office.team
+    expected = {
+        f"escalated:x{step1.pk}:email:{t.head.pk}", f"escalated:x{step1.pk}:webhook:{hook.pk}",
+        f"escalated:x{step2.pk}:in_app:{office.city_head.pk}", f"escalated:x{step2.pk}:email:{office.city_head.pk}",
+        f"escalated:x{step2.pk}:in_app:{office.leader.pk}", f"escalated:x{step2.pk}:webhook:{hook.pk}",
+        f"supervised:e{supervise.pk}:email:{t.head.pk}", f"supervised:e{supervise.pk}:webhook:{hook.pk}",
+        *(f"supervised:e{supervise.pk}:{ch}:{u.pk}" for u in (t.handler, t.drafter) for ch in ("in_app", "email")),
+    }
+    rows = Notification.objects.filter(kind__in=[Kind.ESCALATED, Kind.SUPERVISED])
+    assert set(rows.values_list("key", flat=True)) == expected
+    for n in rows:
+        assert n.case_id == case.pk and n.department_id == case.department_id
+        assert (n.status, n.sent_at is not None) == (("sent", True) if n.channel == Channel.IN_APP else ("pending", False))
+        if n.kind == Kind.ESCALATED:
+            assert (n.deadline_kind, n.due_at) == ("acceptance_notice", step1.due_at)
+            assert n.level == (1 if n.key.startswith(f"escalated:x{step1.pk}:") else 2)
+        else:
+            assert (n.deadline_kind, n.due_at, n.level) == ("", None, 0)
+    assert audit_verify().ok
