@@ -65,23 +65,21 @@ class Place:
     chain: tuple[str, ...]  # codes from the city down to this place
 
 
-def _gazetteer(*, check: bool = False) -> tuple[Any, dict[str, Place]]:
+def _gazetteer(*, version: object = None, check: bool = False) -> tuple[Any, dict[str, Place]]:
     """Place names as an Aho-Corasick automaton, and every place with its chain of codes.
 
     Built once per process and rebuilt when a place, rule, category or department changes
-    (the shared routing version), or after ROUTING_MAX_AGE. The version is read only when
-    `check` is set (once per batch), never per report."""
+    (the shared routing `version`, read by the caller once per batch and passed with
+    check=True), or after ROUTING_MAX_AGE. Per-report callers pass nothing: no cache read."""
     import ahocorasick
 
     now = time.monotonic()
     entries = _gazetteer_cache["entries"]
-    if entries is not None and now - _gazetteer_cache["at"] < ROUTING_MAX_AGE:
-        if not check:
-            return entries
+    fresh = entries is not None and now - _gazetteer_cache["at"] < ROUTING_MAX_AGE
+    if fresh and (not check or (version is not None and version == _gazetteer_cache.get("version"))):
+        return entries
+    if not check:
         version = _routing_version()
-        if version is not None and version == _gazetteer_cache.get("version"):
-            return entries
-    version = _routing_version()
     areas = {a.code: a for a in Area.objects.all()}
     places: dict[str, Place] = {}
     automaton = ahocorasick.Automaton()
@@ -191,8 +189,11 @@ def routing_changed() -> None:
         logger.warning("Could not announce a routing change; workers see it within %d s.", ROUTING_MAX_AGE)
 
 
-def routing_snapshot() -> RoutingSnapshot:
-    version = _routing_version()
+def routing_snapshot(version: object = None, *, checked: bool = False) -> RoutingSnapshot:
+    """The current snapshot; `version` is the shared routing version if the caller has
+    already read it (checked=True), else it is read here."""
+    if not checked:
+        version = _routing_version()
     now = time.monotonic()
     snapshot = _routing_cache["snapshot"]
     fresh = snapshot is not None and now - snapshot.loaded_at < ROUTING_MAX_AGE
@@ -442,8 +443,9 @@ def decide_many(items: list[DecisionInput]) -> list[Decision]:
     and the departments are consulted once for the whole batch."""
     if not items:
         return []
-    _gazetteer(check=True)  # up to date, and in jieba's dictionary before segmenting
-    snapshot = routing_snapshot()
+    version = _routing_version()  # one shared-cache read per batch for both caches
+    _gazetteer(version=version, check=True)  # up to date, and in jieba's dictionary before segmenting
+    snapshot = routing_snapshot(version, checked=True)
     fulls = [f"{item.text}\n{item.accused}" for item in items]
     tokens = [clf.segment(full) for full in fulls]
     model = active_model()
