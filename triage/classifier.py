@@ -1,21 +1,31 @@
 """Category classifier: jieba words plus character n-grams, TF-IDF, calibrated NB-SVM
 (one-vs-rest linear SVMs on features scaled by naive Bayes log-count ratios).
 
-Raw citizen text is normalised the way the training data was prepared (whitespace and
-masked place codes removed, digits folded, stop words and greetings dropped), so a
-message with greetings and noise looks like the cleaned board messages it learnt from.
+Raw citizen text is normalised the way the training data was prepared (whitespace, URLs,
+phone numbers and masked place codes removed, full-width forms folded, digits folded,
+salutations, stop words and punctuation dropped), so a message with greetings and noise
+looks like the cleaned board messages it learnt from.
+
+Segmentation is jieba's precise mode with a user dictionary: the domain terms of
+`domain_terms.txt` (loaded before the first segmentation of every process, so training
+and inference cut text the same way) plus the gazetteer's place names, which the caller
+adds with `add_user_words` (the triage worker, `train_classifier` and
+`evaluate_classifier` all do, through `triage.decide.load_place_words`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import logging
 import pickle
 import re
 import threading
+import unicodedata
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jieba
@@ -31,14 +41,32 @@ from sklearn.svm import LinearSVC
 from triage import charvec
 
 jieba.setLogLevel(logging.WARNING)
+logger = logging.getLogger(__name__)
 
+DOMAIN_TERMS = Path(__file__).with_name("domain_terms.txt")
+RAW_STOP_WORDS = Path(__file__).with_name("raw_stop_words.txt")
+HMM = True  # jieba's HMM for words outside the dictionary (see the CV notes in domain_terms.txt)
+
+_URL = re.compile(r"(https?://|www\.)[\x21-\x7e]*", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 _CODE = re.compile(r"[A-Za-z]+\d+")  # the dataset masks places as A1区, B3县 …
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[\s，。！？、；：“”‘’（）()《》【】\[\]<>,.!?;:'\"…\-—~·/\\|@#$%^&*+=_`]+")
 
+
+def read_word_list(path: Path) -> list[str]:
+    """Whitespace-separated words of a word list; `#` starts a comment."""
+    words: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words.extend(line.split("#", 1)[0].split())
+    return words
+
+
 # Function words, greetings and sign-offs that carry no topic (the training texts had
-# them removed by their publisher; raw reports still have them).
+# them removed by their publisher; raw reports still have them): a hand list plus the
+# words the publisher removed, as measured on raw board messages (raw_stop_words.txt).
 STOP_WORDS = frozenset(
     (
         "的 了 和 是 在 我 我们 你 你们 他 他们 她 它 这 那 这个 那个 这些 那些 就 也 "
@@ -49,20 +77,57 @@ STOP_WORDS = frozenset(
         "等 等等 啥 怎么 怎么办 什么 为什么 如何 哪里 哪些 谁 多少 几 个 为 以 上 下 中 "
     ).split()
 )
+USE_RAW_STOP_WORDS = True
 
 
 def normalize(text: str) -> str:
-    text = _SPACE.sub("", text or "")
+    """Full-width forms folded (ＡＢ１２ → AB12), URLs, e-mail addresses, phone numbers and
+    whitespace removed, masked place codes and digits folded."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _URL.sub("", text)
+    text = _EMAIL.sub("", text)
+    text = _PHONE.sub("", text)
+    text = _SPACE.sub("", text)
     text = _CODE.sub("某", text)
     return _DIGITS.sub("0", text)
 
 
 _dict_lock = threading.Lock()
 _user_words: set[str] = set()
+_lexicon: dict[str, Any] = {"stop": None}
+
+
+def _load_lexicon() -> frozenset[str]:
+    """Domain terms into jieba's dictionary and the stop words, once per process, before
+    the first segmentation: training and inference see the same dictionary."""
+    stop = _lexicon["stop"]
+    if stop is not None:
+        return stop  # type: ignore[no-any-return]
+    with _dict_lock:
+        if _lexicon["stop"] is None:
+            if DOMAIN_TERMS.is_file():
+                jieba.initialize()
+                for word in read_word_list(DOMAIN_TERMS):
+                    _add_word(word)
+            extra = read_word_list(RAW_STOP_WORDS) if USE_RAW_STOP_WORDS and RAW_STOP_WORDS.is_file() else []
+            _lexicon["stop"] = STOP_WORDS | frozenset(extra)
+        return _lexicon["stop"]  # type: ignore[no-any-return]
+
+
+def _add_word(word: str) -> None:
+    """Keep a word whole: add it unless jieba already cuts it out as one word, with the
+    smallest frequency that makes it win (a higher one would also pull it out of longer
+    words it is part of; a word jieba already knows keeps its own frequency)."""
+    if len(word) < 2 or word in _user_words:
+        return
+    _user_words.add(word)
+    if jieba.lcut(word, HMM=False) != [word]:
+        jieba.add_word(word, freq=jieba.suggest_freq(word, tune=False))
 
 
 def add_user_words(words: list[str]) -> None:
-    """Teach jieba gazetteer names and domain terms so they stay whole."""
+    """Teach jieba gazetteer names so they stay whole."""
+    _load_lexicon()
     with _dict_lock:
         for word in words:
             if word and word not in _user_words and len(word) >= 2:
@@ -73,35 +138,54 @@ def add_user_words(words: list[str]) -> None:
 _kept: dict[str, bool] = {}  # token -> kept by segment(); tokens repeat, the checks need not
 
 
-def _keep(token: str) -> bool:
+def _keep(token: str, stop: frozenset[str]) -> bool:
     kept = _kept.get(token)
     if kept is None:
-        kept = bool(token.strip()) and not _PUNCT.fullmatch(token) and token not in STOP_WORDS
+        kept = bool(token.strip()) and not _PUNCT.fullmatch(token) and token not in stop
         if len(_kept) < 500_000:
             _kept[token] = kept
     return kept
 
 
+# Salutations and sign-offs of raw messages; the board's published texts had none.
+_GREETINGS = re.compile(
+    r"(尊敬的[^，。！？,!?：:]{0,6}?(领导|同志|书记|市长|局长|主任|部门|政府)(们|您好|你好)?[：:，,]?|"
+    r"(领导|大家|各位)?(您|你)好[！!，,。]*|各位领导[：:，,]?|"
+    r"(非常|十分)?(感谢|谢谢)(您|你们|领导)?[！!。]*|此致敬礼|此致|敬礼[！!]?)"
+)
+STRIP_GREETINGS_BEFORE_SEGMENTING = True
+
+
 def segment(text: str) -> list[str]:
-    """Precise-mode jieba tokens of normalised text, without punctuation or stop words."""
-    return [w for w in jieba.lcut(normalize(text)) if _keep(w)]
+    """Precise-mode jieba tokens of normalised text, without salutations, punctuation or
+    stop words."""
+    stop = _load_lexicon()
+    clean = normalize(text)
+    if STRIP_GREETINGS_BEFORE_SEGMENTING:
+        clean = _GREETINGS.sub("，", clean)
+    return [w for w in jieba.lcut(clean, HMM=HMM) if _keep(w, stop)]
+
+
+CHAR_TEXT_FROM_TOKENS = True
+
+
+def content_text(text: str, tokens: list[str] | None = None) -> str:
+    """The text the character n-grams see. Like the training texts: normalised, without
+    salutations, stop words or punctuation (the kept tokens joined together)."""
+    if CHAR_TEXT_FROM_TOKENS:
+        return "".join(segment(text) if tokens is None else tokens)
+    return _GREETINGS.sub("", normalize(text))
+
+
+def prepare_one(text: str) -> tuple[list[str], str]:
+    """What the pipeline takes for one text: its tokens and its character text."""
+    tokens = segment(text)
+    return tokens, content_text(text, tokens)
 
 
 def tokenize(text: str) -> list[str]:
     """Tokenizer used inside the fitted pipeline (module level so it pickles)."""
     return segment(text)
-
-
-# Salutations and sign-offs of raw messages; the board's published texts had none.
-_GREETINGS = re.compile(
-    r"(尊敬的[^，。！,!]{0,8}(领导|同志|书记|市长|局长)?[：:，,]?|(您|你)好[！!，,。]?|各位领导[：:，,]?|"
-    r"(非常|十分)?(感谢|谢谢)(您|你们|领导)?[！!。]*|此致敬礼|此致|敬礼[！!]?)"
-)
-
-
-def content_text(text: str) -> str:
-    """The text the character n-grams see: normalised, without salutations."""
-    return _GREETINGS.sub("", normalize(text))
 
 
 @dataclass(frozen=True)
@@ -128,7 +212,7 @@ class Classifier:
     # Input to the pipeline is a pair: (tokens, content text), computed once per report.
     @staticmethod
     def prepare(texts: list[str]) -> list[tuple[list[str], str]]:
-        return [(segment(text), content_text(text)) for text in texts]
+        return [prepare_one(text) for text in texts]
 
     def predict_prepared(self, prepared: list[tuple[list[str], str]]) -> list[str]:
         return [str(x) for x in self.pipeline.predict(prepared)]
@@ -201,8 +285,13 @@ class Classifier:
     def loads(cls, data: bytes) -> Classifier:
         data = bytes(data)
         if data.startswith(_ARTIFACT_MAGIC):
-            return cls(pickle.loads(zlib.decompress(data[len(_ARTIFACT_MAGIC) :])))  # noqa: S301 - our own artifact
-        return cls(joblib.load(io.BytesIO(data)))  # artifacts saved before the format changed
+            pipeline = pickle.loads(zlib.decompress(data[len(_ARTIFACT_MAGIC) :]))  # noqa: S301 - our own artifact
+        else:
+            pipeline = joblib.load(io.BytesIO(data))  # artifacts saved before the format changed
+        trained_with, serving = getattr(pipeline, "segmenter_", None), segmenter_signature()
+        if trained_with != serving:
+            logger.warning("Classifier trained with segmenter %s, serving with %s: retrain it.", trained_with, serving)
+        return cls(pipeline)
 
 
 _ARTIFACT_MAGIC = b"QFCLF1\n"
@@ -326,9 +415,20 @@ def _words(tokens: list[str]) -> list[str]:
     return [*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))]
 
 
+def segmenter_signature() -> str:
+    """What decides how text is cut: the HMM switch and digests of the word lists. Stored
+    with a model; a model served under another signature is logged (it still works, but
+    sees tokens cut differently from its training)."""
+    digest = hashlib.sha256(f"hmm={HMM};raw_stop={USE_RAW_STOP_WORDS};chars={CHAR_TEXT_FROM_TOKENS}".encode())
+    for path in (DOMAIN_TERMS, RAW_STOP_WORDS):
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return digest.hexdigest()[:16]
+
+
 def fit(texts: list[str], labels: list[str]) -> Classifier:
     prepared = Classifier.prepare(texts)
     pipeline = build_pipeline()
     pipeline.fit(prepared, labels)
     pipeline.n_train_docs_ = len(texts)  # type: ignore[attr-defined]
+    pipeline.segmenter_ = segmenter_signature()  # type: ignore[attr-defined]
     return Classifier(pipeline)

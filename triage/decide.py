@@ -105,6 +105,12 @@ def _gazetteer(*, version: object = None, check: bool = False) -> tuple[Any, dic
     return entries
 
 
+def load_place_words() -> None:
+    """Put the gazetteer's place names into jieba's dictionary, as the worker has them:
+    training and evaluation call this so they segment text the way triage does."""
+    _gazetteer()
+
+
 def place_for_code(code: str) -> Place | None:
     return _gazetteer()[1].get(code)
 
@@ -447,13 +453,14 @@ def decide_many(items: list[DecisionInput]) -> list[Decision]:
     _gazetteer(version=version, check=True)  # up to date, and in jieba's dictionary before segmenting
     snapshot = routing_snapshot(version, checked=True)
     fulls = [f"{item.text}\n{item.accused}" for item in items]
-    tokens = [clf.segment(full) for full in fulls]
+    prepared = [clf.prepare_one(full) for full in fulls]
+    tokens = [toks for toks, _chars in prepared]
     model = active_model()
     version = ""
     predictions: list[clf.Prediction | None] = [None] * len(items)
     if model is not None:
         version, classifier = model
-        predictions = list(classifier.explain_prepared([(t, clf.content_text(f)) for t, f in zip(tokens, fulls, strict=True)]))
+        predictions = list(classifier.explain_prepared(prepared))
     return [
         _decide_one(item, full, toks, prediction, version, snapshot)
         for item, full, toks, prediction in zip(items, fulls, tokens, predictions, strict=True)

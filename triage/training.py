@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from intake.selectors import report_content
 from triage import classifier as clf
-from triage.decide import forget_caches
+from triage.decide import forget_caches, load_place_words
 from triage.models import ClassifierModel, Correction, CorrectionKind
 
 
@@ -75,6 +75,7 @@ def correction_examples() -> list[Example]:
 def evaluate(classifier: clf.Classifier, examples: list[Example]) -> dict[str, object]:
     if not examples:
         raise TrainingError("no examples to evaluate")
+    load_place_words()  # segment as the worker does
     started = time.perf_counter()
     predicted = classifier.predict([e.text for e in examples])
     seconds = time.perf_counter() - started
@@ -126,6 +127,7 @@ def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_i
         current = ClassifierModel.objects.filter(is_active=True).first()
         if current is not None and current.data_hash == data_hash(examples):
             return TrainingResult(model=current, activated=False, previous_macro_f1=current.metrics.get("macro_f1"))
+    load_place_words()  # the same jieba dictionary as the worker's: no train/serve skew
     started = time.perf_counter()
     classifier = clf.fit([e.text for e in examples], [e.label for e in examples])
     seconds = time.perf_counter() - started
