@@ -45,7 +45,10 @@ logger = logging.getLogger(__name__)
 
 DOMAIN_TERMS = Path(__file__).with_name("domain_terms.txt")
 RAW_STOP_WORDS = Path(__file__).with_name("raw_stop_words.txt")
-HMM = True  # jieba's HMM for words outside the dictionary (see the CV notes in domain_terms.txt)
+# jieba's HMM guesses words outside the dictionary. Off: 5-fold CV on the train split gave
+# the same macro-F1 (0.9292 ± 0.0044 against 0.9291 ± 0.0048 with it; simulated raw texts
+# 0.9293 against 0.9289), and segment() ran ~17 % faster (836 against 713 texts/s).
+HMM = False
 
 _URL = re.compile(r"(https?://|www\.)[\x21-\x7e]*", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
