@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from intake.models import Message, MessageDirection, MessageKind
 from intake.services import SubmissionError, message_post
@@ -194,7 +195,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
        _extension_pending),
     _a("extension_reject", _("不批准延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, {Role.HEAD},
        _extension_pending),
-    _a("suspend", _("挂起"), ACTIVE_HANDLING, None, HANDLERS, *RUNNING),
+    _a("suspend", pgettext_lazy("workflow action", "挂起"), ACTIVE_HANDLING, None, HANDLERS, *RUNNING),
     _a("ask_question", _("询问反映人"), ACTIVE_HANDLING, None, HANDLERS, *RUNNING),
     _a("resume", _("恢复"), ACTIVE_HANDLING, None, HANDLERS, _suspended),
     _a("supervise", _("督办"), set(S) - {S.ARCHIVED}, None, {Role.LEADERSHIP},

@@ -77,3 +77,9 @@ def test_an_open_case_is_not_published(demo_org: None) -> None:
     case = new_case(department=OWN)
     with pytest.raises(PublicationError):
         case_publish(case=case, user=team.head, title="楼道堆物问题整改", summary="某小区楼道长期堆放杂物，正在处理。")
+
+
+@pytest.mark.parametrize(("language", "month"), [("zh-hans", "2026年10月"), ("en", "October 2026")])
+def test_the_month_is_written_in_the_reader_language(closed_case: tuple[Case, Team], language: str, month: str) -> None:
+    page = Client(HTTP_ACCEPT_LANGUAGE=language).get("/public/?month=2026-10").content.decode()
+    assert month in page
