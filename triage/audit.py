@@ -184,9 +184,10 @@ def _grouped(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, list[tuple[
         yield current[0][1], current
 
 
-def audit_verify(*, chunk_size: int = 2000, max_problems: int = 20) -> AuditSummary:
-    """Walk every case's chain in (case, seq) order with two streaming cursors merged, in
-    one consistent snapshot; the first problem listed is the first bad event in that order."""
+def audit_verify(*, chunk_size: int = 2000, max_problems: int = 20, case_ids: list[int] | None = None) -> AuditSummary:
+    """Walk every case's chain (or only those of `case_ids`) in (case, seq) order with two
+    streaming cursors merged, in one consistent snapshot; the first problem listed is the
+    first bad event in that order."""
     from triage.models import Case
 
     summary = AuditSummary()
@@ -198,6 +199,8 @@ def audit_verify(*, chunk_size: int = 2000, max_problems: int = 20) -> AuditSumm
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cases = Case.objects.order_by("pk").values_list("pk", "created_at", "audit_seq", "audit_head")
         events = CaseEvent.objects.order_by("case_id", "seq").values_list(*_EVENT_FIELDS)
+        if case_ids is not None:
+            cases, events = cases.filter(pk__in=case_ids), events.filter(case_id__in=case_ids)
         groups = _grouped(events.iterator(chunk_size=chunk_size))
         pending = next(groups, None)
         for case_id, created_at, audit_seq, audit_head in cases.iterator(chunk_size=chunk_size):
