@@ -83,3 +83,12 @@ def test_an_open_case_is_not_published(demo_org: None) -> None:
 def test_the_month_is_written_in_the_reader_language(closed_case: tuple[Case, Team], language: str, month: str) -> None:
     page = Client(HTTP_ACCEPT_LANGUAGE=language).get("/public/?month=2026-10").content.decode()
     assert month in page
+
+
+def test_the_head_reaches_the_publish_page_from_the_case(closed_case: tuple[Case, Team]) -> None:
+    case, team = closed_case
+    link = f'href="/staff/cases/{case.pk}/publish/"'
+    assert link in otp_login(Client(), team.head).get(f"/staff/cases/{case.pk}/").content.decode()
+    handler = Client()
+    handler.force_login(team.handler)
+    assert link not in handler.get(f"/staff/cases/{case.pk}/").content.decode()
