@@ -1,8 +1,12 @@
-"""Admin: departments, categories, routing and term rules, classifier versions."""
+"""Admin: departments, categories, routing and term rules, classifier versions, and the
+user page with the staff member's department next to their roles (groups)."""
 
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from triage.models import (
     CalendarOverride,
@@ -53,7 +57,44 @@ class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ("fingerprint", "fp_band0", "fp_band1", "fp_band2", "fp_band3", "triage_explanation")
 
 
-admin.site.register(StaffProfile)
+@admin.register(StaffProfile)
+class StaffProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("user", "department")
+    list_select_related = ("user", "department")
+    search_fields = ("user__username", "department__name")
+
+
+class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
+    """A user's roles alone scope nothing: without a department a handler sees no cases."""
+
+    model = StaffProfile
+    can_delete = False
+
+
+class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
+    inlines = [StaffProfileInline]
+    list_display = ("username", "first_name", "is_active", "is_staff", "department", "roles")
+    list_select_related = ("staff_profile__department",)
+
+    @admin.display(description=_("部门"))
+    def department(self, user: Any) -> str:
+        profile = getattr(user, "staff_profile", None)
+        return str(profile.department) if profile else "—"
+
+    @admin.display(description=_("角色"))
+    def roles(self, user: Any) -> str:
+        from triage.demo import ROLES
+
+        labels = {role.group: str(role.label) for role in ROLES}
+        return "、".join(sorted(labels.get(g.name, g.name) for g in user.groups.all()))
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).prefetch_related("groups")
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.register(User, StaffUserAdmin)
 admin.site.register(Correction)
 
 
