@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from triage.workflow import (
     case_register,
     case_review_request,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def create_case(sender: Any, *, report: Report, **kwargs: Any) -> None:
@@ -102,3 +105,26 @@ def calendar_edited(sender: Any, **kwargs: Any) -> None:
     from triage.models import WorkdayIndex
 
     transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())
+    instance = kwargs.get("instance")
+    if instance is not None:
+        days = {instance.date, getattr(instance, "_date_before_edit", None) or instance.date}
+        transaction.on_commit(lambda: _recalendar_later(sorted(days)))
+
+
+def calendar_before_edit(sender: Any, *, instance: Any, **kwargs: Any) -> None:
+    """Remember the date an override had before an edit: both days may move deadlines."""
+    if instance.pk:
+        instance._date_before_edit = sender.objects.filter(pk=instance.pk).values_list("date", flat=True).first()
+
+
+def _recalendar_later(days: list[Any]) -> None:
+    """Hand the deadline recomputation to the worker; without a broker, do it here (a
+    calendar edit is rare, and a due date must not silently stay wrong)."""
+    from triage.deadlines import deadlines_recalendar
+    from triage.tasks import recalendar_deadlines
+
+    try:
+        recalendar_deadlines.delay([day.isoformat() for day in days])
+    except Exception as exc:  # noqa: BLE001 - kombu raises several kinds when the broker is down
+        logger.warning("Could not queue the deadline recomputation (%s); running it now.", type(exc).__name__)
+        deadlines_recalendar(days)

@@ -188,3 +188,14 @@ def scan_alerts() -> int:
     from triage.alerts import alerts_scan
 
     return len(alerts_scan())
+
+
+@shared_task(name="triage.tasks.recalendar_deadlines", acks_late=True, time_limit=3600)
+def recalendar_deadlines(days: list[str]) -> int:
+    """The working-day calendar changed on `days` (ISO dates): move the running deadlines
+    those days fall into. Idempotent (a re-run finds nothing left to move)."""
+    from datetime import date
+
+    from triage.deadlines import deadlines_recalendar
+
+    return deadlines_recalendar([date.fromisoformat(day) for day in days])
