@@ -71,6 +71,12 @@ class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
     can_delete = False
 
 
+def _role_labels() -> dict[str, str]:
+    from triage.demo import ROLES
+
+    return {role.group: str(role.label) for role in ROLES}
+
+
 class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = [StaffProfileInline]
     list_display = ("username", "first_name", "is_active", "is_staff", "department", "roles")
@@ -83,10 +89,16 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("角色"))
     def roles(self, user: Any) -> str:
-        from triage.demo import ROLES
-
-        labels = {role.group: str(role.label) for role in ROLES}
+        labels = _role_labels()
         return "、".join(sorted(labels.get(g.name, g.name) for g in user.groups.all()))
+
+    def formfield_for_manytomany(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        """The group picker names the workflow roles as the rest of the console does."""
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "groups" and field is not None:
+            labels = _role_labels()
+            field.label_from_instance = lambda group: labels.get(group.name, group.name)
+        return field
 
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).prefetch_related("groups")

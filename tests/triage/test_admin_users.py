@@ -20,6 +20,7 @@ def test_the_user_page_sets_role_and_department(demo_org: None) -> None:
     page = client.get(f"/admin/auth/user/{user.pk}/change/")
     assert page.status_code == 200 and 'name="staff_profile-0-department"' in page.content.decode()
     form = page.context["adminform"].form
+    assert "承办人" in dict((str(k), v) for k, v in form.fields["groups"].choices).values()  # role labels, not codes
     data = {k: v for k, v in form.initial.items() if k in form.fields and v is not None and k != "password"}
     data |= {"groups": [Group.objects.get(name="handler").pk], "date_joined_0": "2026-11-24", "date_joined_1": "09:00:00",
              "staff_profile-TOTAL_FORMS": "1", "staff_profile-INITIAL_FORMS": "0",
