@@ -3,11 +3,13 @@ user page with the staff member's department next to their roles (groups)."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from intake.models import MatterType
 from triage.models import (
     CalendarOverride,
     Case,
@@ -18,6 +20,7 @@ from triage.models import (
     DeadlinePolicy,
     Department,
     ReplyTemplate,
+    RuleKind,
     StaffProfile,
     TermRule,
 )
@@ -35,8 +38,42 @@ class CategoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "department_suffix", "is_active")
 
 
+PLACE_GOVERNMENT = "place_government"  # the 结论 of a routing rule that sends to the place's government (decide.py)
+
+
+class TermRuleForm(forms.ModelForm):  # type: ignore[type-arg]
+    """What 结论 means depends on the kind of rule; a rule that can never take effect is
+    refused here rather than silently ignored by triage."""
+
+    class Meta:
+        model = TermRule
+        fields = ("kind", "term", "label", "weight", "department", "area", "is_active")
+        help_texts = {
+            "label": _("事项类型规则：填事项类型代码（accusation 检举控告、complaint 投诉、help 求助、suggestion 建议、"
+                       "consultation 咨询）；违纪类型规则：填违纪类型名称；分流规则：选择部门，或填 place_government "
+                       "表示转交所涉地点的政府（乡镇/街道、村/社区）；紧急规则：可不填。"),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, label, department = data.get("kind"), (data.get("label") or "").strip(), data.get("department")
+        data["label"] = label
+        if kind == RuleKind.MATTER and label not in MatterType.values:
+            self.add_error("label", _("事项类型规则的结论必须是以下代码之一：%(codes)s。")
+                           % {"codes": "、".join(MatterType.values)})
+        elif kind == RuleKind.VIOLATION and not label:
+            self.add_error("label", _("请填写违纪类型名称。"))
+        elif kind == RuleKind.ROUTE:
+            if department is None and label != PLACE_GOVERNMENT:
+                self.add_error("department", _("分流规则须选择部门，或在结论中填写 place_government。"))
+            elif department is not None and label == PLACE_GOVERNMENT:
+                self.add_error("label", _("已选择部门时结论不能为 place_government，二者只能选其一。"))
+        return data
+
+
 @admin.register(TermRule)
 class TermRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = TermRuleForm
     list_display = ("kind", "term", "label", "weight", "department", "area", "is_active")
     list_filter = ("kind", "is_active")
     search_fields = ("term", "label")
