@@ -25,7 +25,7 @@ Isolation: only the bench database is written, and dropped at the end. Redis dat
 
 Run:
     cd /work/main && .venv/bin/python bench/notify.py [--cases 200000] [--small 20000] \
-        [--database-url URL] [--redis-url URL]
+        [--database-url URL] [--redis-url URL] [--bench-database NAME]
 """
 
 from __future__ import annotations
@@ -174,6 +174,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--bench-database", default=BENCH_DB,
+                        help="name of the throwaway database (created, then dropped)")
     args = parser.parse_args(argv)
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         parser.error("--database-url must be a PostgreSQL URL")
@@ -184,7 +186,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    bench_url = with_database(args.database_url, BENCH_DB)
+    bench_db = args.bench_database
+    bench_url = with_database(args.database_url, bench_db)
     work_dir = Path(tempfile.mkdtemp(prefix="qingfeng-bench-notify-"))
     setup: dict[str, float] = {}
     rows: list[list[str]] = []
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     try:
         t = time.perf_counter()
-        create_database(args.database_url, BENCH_DB)
+        create_database(args.database_url, bench_db)
         env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var", cache_prefix=CACHE_PREFIX,
                                          QINGFENG_QUEUE_PREFIX=QUEUE_PREFIX)}
         manage(env, "migrate", "--noinput")
@@ -230,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connections
 
         connections.close_all()
-        drop_database(args.database_url, BENCH_DB)
+        drop_database(args.database_url, bench_db)
         removed = redis_delete(args.redis_url, f"{QUEUE_PREFIX}*", f"*{CACHE_PREFIX}*")
-        print(f"cleanup: database {BENCH_DB!r} dropped; {removed} Redis key(s) deleted", flush=True)
+        print(f"cleanup: database {bench_db!r} dropped; {removed} Redis key(s) deleted", flush=True)
 
     print()
     print(table(["setup (not benchmarked)", "seconds"], [[k, f"{v:.1f}"] for k, v in setup.items()]))
