@@ -5,8 +5,8 @@ pattern-ops index), and only the indexes readers need.
 Existing rows are merged: a staff notice's in-app row and e-mail row become one row (the
 e-mail row, with its send state, shown in the centre with the in-app row's read time), and
 staff keys lose their channel ("kind:source:email:7" → "kind:source:user:7"), so a rescan
-after the upgrade finds the notices already made. The department column is a display copy
-and loses its constraint and index (see the model)."""
+after the upgrade finds the notices already made. The recipient and department columns lose
+their database constraints (see the model for why integrity holds without them)."""
 
 from typing import Any
 
@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='notification',
             name='recipient',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='接收人'),
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='接收人'),
         ),
         migrations.AlterField(
             model_name='notification',
