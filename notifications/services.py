@@ -225,8 +225,9 @@ def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
 
 def _supervised_notices(event_ids: list[int], now: datetime) -> list[int]:
     """督办 notices for the `supervise` events `event_ids` in one INSERT … SELECT: the
-    handlers and heads of the case's department on each channel they chose, and each
-    subscribed webhook (as `_rows_for` would). Returns the ids of the new sends."""
+    handlers and heads of the case's department (one row each, with the channels they
+    chose), and each subscribed webhook (as `_rows_for` would). Returns the ids of the new
+    sends."""
     if not event_ids:
         return []
     kind = Kind.SUPERVISED
@@ -322,8 +323,9 @@ def _state_params(kind: str, now: datetime) -> list[Any]:
 
 def _deadline_notices(kind: str, now: datetime) -> list[int]:
     """One INSERT … SELECT for every recipient (handlers and heads of the case's department,
-    on each channel they chose, and each subscribed webhook) of every running clock in
-    state `kind`; existing keys are skipped. Returns the ids of the new sends."""
+    one row each with the channels they chose, and each subscribed webhook) of every
+    running clock in state `kind`; existing keys are skipped. Returns the ids of the new
+    sends."""
     state = _state_sql(kind)
     # Only constant SQL fragments are interpolated; every value is a parameter.
     sql = f"""
@@ -385,8 +387,8 @@ def _in_ids(column: str, ids: list[int]) -> tuple[str, list[Any]]:
 def _escalation_notices(new: list[int], upper: dict[int, int], now: datetime) -> list[int]:
     """One INSERT … SELECT for the notices of the new escalation steps `new`: step 1 to the
     heads of the case's department, step 2 to the heads of the department one level up
-    (`upper`) and leadership over the case's department; on each channel they chose, and
-    each subscribed webhook. Returns the ids of the new sends."""
+    (`upper`) and leadership over the case's department, one row each with the channels
+    they chose; and each subscribed webhook. Returns the ids of the new sends."""
     kind = Kind.ESCALATED
     # Department → the one above, as VALUES (grows with the organisation, not the cases);
     # the first row is typed and matches nothing.
