@@ -7,26 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from tests.conftest import migrate_to
 
 BEFORE = [("notifications", "0001_initial")]
 AFTER = [("notifications", "0002_one_notice_per_recipient")]
-
-
-def _migrate(target: list[tuple[str, str]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state(target).apps
 
 
 @pytest.mark.django_db(transaction=True)
 def test_0002_merges_the_channel_rows_of_a_staff_notice() -> None:
     now = timezone.now()
     try:
-        apps = _migrate(BEFORE)
+        apps = migrate_to(BEFORE)
         User = apps.get_model("auth", "User")
         Notification = apps.get_model("notifications", "Notification")
         both, mail_only, app_only = (User.objects.create(username=n) for n in ("both", "mail-only", "app-only"))
@@ -41,7 +35,7 @@ def test_0002_merges_the_channel_rows_of_a_staff_notice() -> None:
         row("due_soon:d1.0.0:webhook:4", "webhook")
         row("citizen_news:e9:sms", "sms")
 
-        apps = _migrate(AFTER)
+        apps = migrate_to(AFTER)
         Notification = apps.get_model("notifications", "Notification")
         rows = {n.key: (n.channel, n.in_app, n.status, n.read_at is not None) for n in Notification.objects.all()}
         assert rows == {
@@ -54,5 +48,4 @@ def test_0002_merges_the_channel_rows_of_a_staff_notice() -> None:
         with pytest.raises(IntegrityError), transaction.atomic():  # the key stays unique
             row(f"due_soon:d1.0.0:user:{both.pk}", "in_app", recipient_id=both.pk)
     finally:
-        executor = MigrationExecutor(connection)
-        _migrate(executor.loader.graph.leaf_nodes())  # back to the latest schema for the tests after this one
+        migrate_to([])  # back to the latest schema for the tests after this one
