@@ -299,6 +299,9 @@ _STAFF_DELIVERY = (f"CASE WHEN {_WANTS_EMAIL} THEN 'email' ELSE 'in_app' END, {_
                    f"CASE WHEN {_WANTS_EMAIL} THEN 'pending' ELSE 'sent' END, "
                    f"CASE WHEN {_WANTS_EMAIL} THEN NULL ELSE %s END")
 _WEBHOOK_DELIVERY = "'webhook', FALSE, 'pending', NULL"
+# Evaluated once (PostgreSQL: a one-time filter): without an active endpoint the webhook
+# half of a statement does not join every running clock to nothing.
+_ANY_ENDPOINT = "EXISTS (SELECT 1 FROM notifications_webhookendpoint WHERE is_active)"
 _IS_HANDLER = """EXISTS (SELECT 1 FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id
                          WHERE ug.user_id = u.id AND g.name IN (%s, %s))"""
 _COLUMNS = ("key, kind, recipient_id, endpoint_id, case_id, department_id, deadline_kind, due_at, level, "
@@ -340,7 +343,7 @@ def _deadline_notices(kind: str, now: datetime) -> list[int]:
       FROM triage_deadline d JOIN triage_case c ON c.id = d.case_id
       JOIN notifications_webhookendpoint e ON e.is_active
            AND (e.kinds = '' OR (',' || REPLACE(e.kinds, ' ', '') || ',') LIKE %s)
-     WHERE {_OPEN} AND {state}
+     WHERE {_ANY_ENDPOINT} AND {_OPEN} AND {state}
     ON CONFLICT (key) DO NOTHING
     RETURNING id, channel
     """  # noqa: S608

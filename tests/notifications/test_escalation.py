@@ -90,7 +90,7 @@ def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Off
     from notifications.models import NotificationPreference, WebhookEndpoint
 
     hook = WebhookEndpoint.objects.create(name="督查", url="https://example.gov.cn/hook", kinds="escalated, supervised")
-    WebhookEndpoint.objects.create(name="其他", url="https://example.gov.cn/other", kinds="overdue")
+    other = WebhookEndpoint.objects.create(name="其他", url="https://example.gov.cn/other", kinds="overdue")
     NotificationPreference.objects.create(user=office.team.head, in_app=False)
     NotificationPreference.objects.create(user=office.leader, email=False)
     with clock(at(2026, 9, 28, 10)):
@@ -113,6 +113,9 @@ def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Off
     }
     rows = Notification.objects.filter(kind__in=[Kind.ESCALATED, Kind.SUPERVISED])
     assert {n.key: (n.in_app, n.channel) for n in rows} == expected
+    # The 超期 notice of the scan goes to the endpoint subscribed to it, not to the other.
+    assert list(Notification.objects.filter(kind=Kind.OVERDUE, channel=Channel.WEBHOOK).values_list(
+        "endpoint", flat=True)) == [other.pk]
     for n in rows:
         assert n.case_id == case.pk and n.department_id == case.department_id
         assert (n.status, n.sent_at is not None) == (("sent", True) if n.channel == Channel.IN_APP else ("pending", False))
