@@ -10,16 +10,26 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case as When_
-from django.db.models import Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, Substr, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Feedback, Rating
-from triage.models import Case, CaseStatus, Deadline, Department, WorkdayIndex
+from triage.dashboard_figures import (
+    close_end_sql,
+    figures_as_of,
+    figures_refresh,
+    local_date_sql,
+    workday_index_sync,
+    workdays_sql,
+)
+from triage.dashboard_models import FIGURE_KINDS
+from triage.models import Case, CaseFigures, CaseStatus, Deadline, Department, WorkdayIndex
 from triage.selectors import (
     AGE_BUCKETS,
     OPEN_STATES,
@@ -29,7 +39,6 @@ from triage.selectors import (
     local_day_start,
     scope_root,
 )
-from triage.workdays import WorkCalendar
 from triage.workflow import Role, roles_of
 
 KIND_LABELS = {"acceptance_notice": _("受理告知"), "handle": _("办结"), "transfer": _("转交（登记交办）")}
@@ -159,7 +168,11 @@ def summary_counts(*, user: User, filters: DashboardFilters) -> dict[str, Figure
         duplicate=Count("pk", filter=Q(duplicate_of__isnull=False)),
     )
     c["review_requested"] = qs.filter(report__in=ReviewRequest.objects.values("report")).count()
-    c["original"] = c["received"] - c["duplicate"]
+    return _count_figures(c, filters)
+
+
+def _count_figures(c: dict[str, Any], filters: DashboardFilters) -> dict[str, Figure]:
+    c = {**c, "original": c["received"] - c["duplicate"]}
     flags = {"received": None, "supervised": None, "closed": "closed", "routed": "routed", "misrouted": "misrouted",
              "reopened": "reopened", "review_requested": "review_requested", "duplicate": "duplicate",
              "original": "original"}
@@ -185,7 +198,10 @@ def deadline_rates(*, user: User, filters: DashboardFilters, now: datetime) -> l
     rows = _fetch(
         "SELECT kind, SUM(CASE WHEN late > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN late = 0 AND ok > 0 THEN 1 ELSE 0 END) "
         f"FROM ({inner}) AS per_case GROUP BY kind", params)
-    got = {kind: (int(late or 0), int(ok or 0)) for kind, late, ok in rows}
+    return _deadline_figures({kind: (int(late or 0), int(ok or 0)) for kind, late, ok in rows}, filters)
+
+
+def _deadline_figures(got: dict[str, tuple[int, int]], filters: DashboardFilters) -> list[dict[str, Any]]:
     out = []
     for kind in RATED_KINDS:
         late, ok = got.get(kind, (0, 0))
@@ -199,8 +215,12 @@ def extensions_used(*, user: User, filters: DashboardFilters) -> dict[str, Figur
     cases = dashboard_cases(user=user, filters=filters)
     c = Deadline.objects.filter(case__in=cases.values("pk"), extensions__gt=0, cancelled_at__isnull=True).aggregate(
         n=Coalesce(models_sum("extensions"), 0), cases=Count("case_id", distinct=True))
+    return _extension_figures(int(c["n"]), int(c["cases"]), filters)
+
+
+def _extension_figures(n: int, cases: int, filters: DashboardFilters) -> dict[str, Figure]:
     query = filters.console(flag="extended")
-    return {"extensions": Figure(int(c["n"]), query), "cases": Figure(int(c["cases"]), query)}
+    return {"extensions": Figure(n, query), "cases": Figure(cases, query)}
 
 
 def models_sum(name: str) -> Any:
@@ -215,6 +235,10 @@ def satisfaction(*, user: User, filters: DashboardFilters) -> dict[str, Any]:
     qs = dashboard_cases(user=user, filters=filters).filter(split_from__isnull=True, report__feedback__isnull=False)
     got = dict(qs.values("report__feedback__rating").annotate(n=Count("pk")).values_list(
         "report__feedback__rating", "n"))
+    return _satisfaction_figures(got, filters)
+
+
+def _satisfaction_figures(got: dict[str, int], filters: DashboardFilters) -> dict[str, Any]:
     total = sum(got.values())
     rows = [{"rating": r.value, "label": r.label, "count": Figure(int(got.get(r.value, 0)),
                                                                      filters.console(flag=f"rating_{r.value}")),
@@ -224,70 +248,6 @@ def satisfaction(*, user: User, filters: DashboardFilters) -> dict[str, Any]:
 
 
 # --- working-day percentiles ----------------------------------------------------------------
-
-WORKDAY_HORIZON_YEARS = 8
-
-
-def workday_index_sync(*, first: date | None = None, last: date | None = None, force: bool = False) -> int:
-    """Make the working-day index cover [first, last] (default: the last years and the next
-    one). The whole table is rebuilt so ordinals stay consecutive; a few thousand rows."""
-    today = timezone.localdate()
-    first = min(first or today, today.replace(year=today.year - WORKDAY_HORIZON_YEARS, day=1))
-    last = max(last or today, date(today.year + 1, 12, 31))
-    if not force:
-        bounds = WorkdayIndex.objects.order_by().aggregate(lo=_min("date"), hi=_max("date"))
-        if bounds["lo"] is not None and bounds["lo"] <= first and bounds["hi"] >= last:
-            return 0
-        first, last = min(first, bounds["lo"] or first), max(last, bounds["hi"] or last)
-    calendar = WorkCalendar()
-    rows, ordinal, day = [], 0, first
-    while day <= last:
-        work = calendar.is_workday(day)
-        rows.append(WorkdayIndex(date=day, is_workday=work, ordinal=ordinal))
-        ordinal += work
-        day += timedelta(days=1)
-    with transaction.atomic():
-        WorkdayIndex.objects.all().delete()
-        WorkdayIndex.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
-
-
-def _min(name: str) -> Any:
-    from django.db.models import Min
-
-    return Min(name)
-
-
-def _max(name: str) -> Any:
-    from django.db.models import Max
-
-    return Max(name)
-
-
-def _utc_offset_hours() -> int:
-    offset = timezone.localtime().utcoffset()
-    return int(offset.total_seconds() // 3600) if offset else 0
-
-
-def _workdays_sql(start: str, end: str, s: str, e: str) -> str:
-    """Working days from `start` to `end` (SQL expressions of timestamps), with `s` and `e`
-    the index rows of their local dates: whole working days between, plus the working part
-    of the first and last day (WorkCalendar.working_seconds_between / 86400)."""
-    if connection.vendor == "postgresql":
-        tz = timezone.get_current_timezone_name()
-        frac = "(EXTRACT(EPOCH FROM ({t} AT TIME ZONE '" + tz + "')::time) / 86400.0)"
-    else:
-        hours = _utc_offset_hours()
-        frac = "(julianday({t}, '" + f"{hours:+d} hours" + "') - julianday(date({t}, '" + f"{hours:+d} hours" + "')))"
-    return (f"({e}.ordinal - {s}.ordinal + CASE WHEN {e}.is_workday THEN {frac.format(t=end)} ELSE 0 END "
-            f"- CASE WHEN {s}.is_workday THEN {frac.format(t=start)} ELSE 0 END)")
-
-
-def _local_date_sql(t: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"(({t}) AT TIME ZONE '{timezone.get_current_timezone_name()}')::date"
-    return f"date({t}, '{_utc_offset_hours():+d} hours')"
-
 
 def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
     """Median and p90 of the working days from receipt to acknowledgement, to the first reply
@@ -299,15 +259,21 @@ def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, A
     table = WorkdayIndex._meta.db_table
     ends = {"acknowledge": "c.ack", "first_reply": "c.reply", "close": "c.closing"}
     # time_to_close is stored once, at the first close; a reopened case keeps it.
-    close_end = "(c.created + c.ttc)" if connection.vendor == "postgresql" else "c.closed"
-    ends["close"] = close_end
+    ends["close"] = close_end_sql("c.created", "c.closed", "c.ttc")
     joins, cols = [], []
     for i, (name, _label) in enumerate(MEASURES):
         end = ends[name]
-        joins.append(f"LEFT JOIN {table} e{i} ON e{i}.date = {_local_date_sql(end)}")
-        cols.append(f"{_workdays_sql('c.created', end, 's', f'e{i}')} AS w{i}")
+        joins.append(f"LEFT JOIN {table} e{i} ON e{i}.date = {local_date_sql(end)}")
+        cols.append(f"{workdays_sql('c.created', end, 's', f'e{i}')} AS w{i}")
     base = (f"SELECT {', '.join(cols)} FROM ({inner}) AS c(created, ack, reply, closed, ttc) "
-            f"JOIN {table} s ON s.date = {_local_date_sql('c.created')} {' '.join(joins)}")
+            f"JOIN {table} s ON s.date = {local_date_sql('c.created')} {' '.join(joins)}")
+    if connection.vendor == "sqlite":
+        base = _sqlite_columns(base.replace("AS c(created, ack, reply, closed, ttc)", "AS c"))
+    return _percentile_rows(base, params)
+
+
+def _percentile_rows(base: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Median, p90 and count of the columns w0, w1, w2 of `base` (one per MEASURES)."""
     out = []
     if connection.vendor == "postgresql":
         aggs = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY w{i}), "
@@ -317,8 +283,6 @@ def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, A
             med, p90, n = row[3 * i: 3 * i + 3]
             out.append({"measure": name, "label": label, "median": _round(med), "p90": _round(p90), "n": int(n)})
         return out
-    base = base.replace("AS c(created, ack, reply, closed, ttc)", "AS c")
-    base = _sqlite_columns(base)
     for i, (name, label) in enumerate(MEASURES):
         med, n = _sqlite_percentile(base, f"w{i}", 0.5, params)
         p90, _n = _sqlite_percentile(base, f"w{i}", 0.9, params)
@@ -358,6 +322,11 @@ def _round(value: Any) -> float | None:
 def backlog(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
     """Open cases now (not bounded by the period): overdue, and by age since receipt."""
     qs = dashboard_cases(user=user, filters=filters, period=False).filter(status__in=OPEN_STATES)
+    return _backlog_figures(qs.aggregate(**_backlog_aggregates(now)), filters)
+
+
+def _backlog_aggregates(now: datetime) -> dict[str, Any]:
+    """open, overdue and age_<bucket> counts of open cases (or their figures rows)."""
     aggs: dict[str, Any] = {"open": Count("pk"),
                             "overdue": Count("pk", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
     for code, first, last in AGE_BUCKETS:
@@ -365,7 +334,10 @@ def backlog(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str
         if last is not None:
             q &= Q(created_at__gt=now - timedelta(days=last + 1))
         aggs[f"age_{code}"] = Count("pk", filter=q)
-    c = qs.aggregate(**aggs)
+    return aggs
+
+
+def _backlog_figures(c: dict[str, Any], filters: DashboardFilters) -> dict[str, Any]:
     buckets = []
     for code, first, last in AGE_BUCKETS:
         label = f"{first}–{last}" if last is not None else f"≥{first}"
@@ -425,6 +397,14 @@ def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> lis
         n=Count("pk"), good=Count("pk", filter=Q(report__feedback__rating__in=[Rating.SATISFIED,
                                                                                 Rating.BASICALLY_SATISFIED])))
              .order_by())
+    return _league_rows(node, units, (counts, clocks, backlog_rows, rated), filters)
+
+
+def _league_rows(node: Department | None, units: list[Department], got: tuple[dict[Any, dict[str, Any]], ...],
+                 filters: DashboardFilters) -> list[dict[str, Any]]:
+    """The league table from per-unit counts, clocks (ok, late), backlog (open, overdue) and
+    ratings (n, good)."""
+    counts, clocks, backlog_rows, rated = got
     rows = []
     for u in ([node] if node is not None else []) + units:
         own = node is not None and u.pk == node.pk
@@ -454,11 +434,15 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _trend_window(filters: DashboardFilters) -> tuple[date, date]:
+    last = week_start(filters.end)
+    return last - timedelta(weeks=TREND_WEEKS - 1), last
+
+
 def weekly_trend(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
     """The last TREND_WEEKS weeks up to the period's end: received, closed, and the
     satisfied share of ratings given that week."""
-    last = week_start(filters.end)
-    first = last - timedelta(weeks=TREND_WEEKS - 1)
+    first, last = _trend_window(filters)
     tz = timezone.get_current_timezone()
     window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
                               channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
@@ -473,11 +457,15 @@ def weekly_trend(*, user: User, filters: DashboardFilters) -> list[dict[str, Any
     ratings = {w: (n, good) for w, n, good in fb.values("w").annotate(
         n=Count("pk"), good=Count("pk", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASICALLY_SATISFIED])))
         .values_list("w", "n", "good")}
+    return _trend_rows(first, (_by_day(received), _by_day(closed), _by_day(ratings)), filters)
 
-    def by_day(d: dict[Any, Any]) -> dict[date, Any]:
-        return {(timezone.localtime(k).date() if isinstance(k, datetime) else k): v for k, v in d.items()}
 
-    received_d, closed_d, ratings_d = by_day(received), by_day(closed), by_day(ratings)
+def _by_day(d: dict[Any, Any]) -> dict[date, Any]:
+    return {(timezone.localtime(k).date() if isinstance(k, datetime) else k): v for k, v in d.items()}
+
+
+def _trend_rows(first: date, got: tuple[dict[date, Any], ...], filters: DashboardFilters) -> list[dict[str, Any]]:
+    received_d, closed_d, ratings_d = got
     weeks = []
     for i in range(TREND_WEEKS):
         w = first + timedelta(weeks=i)
@@ -538,6 +526,10 @@ def place_heat(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]
     counts: dict[str, int] = {}
     for town, n in rows:
         counts[town] = counts.get(town, 0) + int(n)
+    return _place_rows(counts, filters)
+
+
+def _place_rows(counts: dict[str, int], filters: DashboardFilters) -> list[dict[str, Any]]:
     names = dict(Area.objects.filter(code__in=list({c[:6] for c in counts} | set(counts))).values_list("code", "name"))
     top = max(counts.values(), default=0)
     districts: dict[str, dict[str, Any]] = {}
@@ -575,14 +567,25 @@ def _term_counts(qs: QuerySet[Case]) -> dict[str, int]:
 def rising_topics(*, user: User, filters: DashboardFilters, limit: int = 10) -> list[dict[str, Any]]:
     """Terms in at least TOPIC_MIN_REPORTS reports in the week ending at the period's end,
     by their rise over the week before."""
+    this, before = _topic_weeks(filters)
+    now_counts = _term_counts(dashboard_cases(user=user, filters=this))
+    prev = _term_counts(dashboard_cases(user=user, filters=before))
+    return _topic_rows(this, now_counts, prev, limit)
+
+
+def _topic_weeks(filters: DashboardFilters) -> tuple[DashboardFilters, DashboardFilters]:
+    """The week ending at the period's end and the week before."""
     end = filters.end
     this = DashboardFilters(start=end - timedelta(days=6), end=end, department=filters.department,
                             channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
     before = DashboardFilters(start=end - timedelta(days=13), end=end - timedelta(days=7),
                               department=filters.department, channel=filters.channel, category=filters.category,
                               matter_type=filters.matter_type)
-    now_counts = _term_counts(dashboard_cases(user=user, filters=this))
-    prev = _term_counts(dashboard_cases(user=user, filters=before))
+    return this, before
+
+
+def _topic_rows(this: DashboardFilters, now_counts: dict[str, int], prev: dict[str, int],
+                limit: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"term": t, "count": Figure(n, this.console(term=t)), "previous": prev.get(t, 0), "rise": n - prev.get(t, 0)}
         for t, n in now_counts.items() if n >= TOPIC_MIN_REPORTS]
@@ -590,11 +593,192 @@ def rising_topics(*, user: User, filters: DashboardFilters, limit: int = 10) -> 
     return [r for r in rows if r["rise"] > 0][:limit]
 
 
+# --- the same figures from the maintained per-case rows (triage.dashboard_figures) ------------------
+
+
+def figures_apply(*, user: User, filters: DashboardFilters) -> bool:
+    """Whether `dashboard_cases` is, for this user and filters, exactly the non-RECEIVED
+    cases of the filters (which CaseFigures holds): for leadership always; for a head when
+    the department filter lies within their sub-tree (their scope covers it whole)."""
+    roles = roles_of(user)
+    if not user.is_active:
+        return False
+    if user.is_superuser or roles & {Role.LEADERSHIP, Role.AUDITOR}:
+        return True
+    profile = getattr(user, "staff_profile", None)
+    return (Role.HEAD in roles and profile is not None and filters.department is not None
+            and filters.department.path.startswith(profile.department.path))
+
+
+def figure_rows(filters: DashboardFilters, *, period: bool = True) -> QuerySet[CaseFigures]:
+    """The CaseFigures rows of `dashboard_cases` under the filters (see `figures_apply`)."""
+    qs = CaseFigures.objects.all()
+    if period:
+        qs = qs.filter(created_at__gte=local_day_start(filters.start),
+                       created_at__lt=local_day_start(filters.end + timedelta(days=1)))
+    if filters.department is not None:
+        qs = qs.filter(department_id__in=list(Department.objects.filter(path__startswith=filters.department.path)
+                                              .values_list("pk", flat=True)))
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.category:
+        qs = qs.filter(category_id=filters.category)
+    if filters.matter_type:
+        qs = qs.filter(matter_type=filters.matter_type)
+    return qs.order_by()
+
+
+def _kind_late_q(prefix: str, now: datetime) -> Q:
+    """A case's clocks of one kind count late (deadline_rates): one met late, one paused past
+    due, or the running one past due now."""
+    return Q(**{f"{prefix}_late": True}) | Q(**{f"{prefix}_paused_late": True}) | Q(**{f"{prefix}_due__lt": now})
+
+
+def _period_aggregates(now: datetime) -> dict[str, Any]:
+    """Everything counted over the period's cases, as aggregates of CaseFigures rows."""
+    aggs: dict[str, Any] = {
+        "received": Count("pk"), "closed": Count("pk", filter=Q(closed_at__isnull=False)),
+        "supervised": Count("pk", filter=Q(supervised=True)), "routed": Count("pk", filter=Q(routed=True)),
+        "misrouted": Count("pk", filter=Q(misrouted=True)), "reopened": Count("pk", filter=Q(reopened=True)),
+        "duplicate": Count("pk", filter=Q(duplicate=True)),
+        "review_requested": Count("pk", filter=Q(review_requested=True)),
+        "ext_n": Sum("extensions"), "ext_cases": Count("pk", filter=Q(extensions__gt=0)),
+        "clocks_ok": Sum("clocks_ok"), "clocks_late": Sum("clocks_late"),
+    }
+    for kind, prefix in FIGURE_KINDS:
+        late = _kind_late_q(prefix, now)
+        aggs[f"late_{kind}"] = Count("pk", filter=late)
+        aggs[f"ok_{kind}"] = Count("pk", filter=Q(**{f"{prefix}_ok": True}) & ~late)
+        # A case has at most one open clock per kind: counted here when it runs late now.
+        aggs[f"open_late_{kind}"] = Count("pk", filter=Q(**{f"{prefix}_paused_late": True})
+                                          | Q(**{f"{prefix}_due__lt": now}))
+    for rating in Rating:
+        aggs[f"rating_{rating.value}"] = Count("pk", filter=Q(is_primary=True, rating=rating.value))
+    return aggs
+
+
+def _unit_of(units: list[Department], node: Department | None) -> dict[int | None, int | None]:
+    """Department id → the league unit (a child of `node` whose sub-tree holds it, else node)."""
+    default = node.pk if node is not None else None
+    out: dict[int | None, int | None] = {None: default}
+    for pk, path in Department.objects.values_list("pk", "path"):
+        out[pk] = next((u.pk for u in units if path.startswith(u.path)), default)
+    return out
+
+
+def _rolled(rows: list[dict[str, Any]], key: dict[int | None, Any]) -> dict[Any, dict[str, int]]:
+    """Sum per-department rows into groups (`key`: department id → group)."""
+    out: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        group = out.setdefault(key.get(row["department_id"]), {})
+        for k, v in row.items():
+            if k != "department_id":
+                group[k] = group.get(k, 0) + int(v or 0)
+    return out
+
+
+def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
+    """`dashboard` from CaseFigures: one grouped query per department for the period, one
+    for the backlog, one for the percentiles, three for the trend and one for the topics."""
+    period = list(figure_rows(filters).values("department_id").annotate(**_period_aggregates(now)))
+    open_rows = list(figure_rows(filters, period=False).filter(is_open=True).values("department_id")
+                     .annotate(**_backlog_aggregates(now)))
+    total = _rolled(period, {}).get(None, {})
+    c = {k: total.get(k, 0) for k in ("received", "closed", "supervised", "routed", "misrouted", "reopened",
+                                       "duplicate", "review_requested")}
+    deadlines = {kind: (total.get(f"late_{kind}", 0), total.get(f"ok_{kind}", 0)) for kind in RATED_KINDS}
+    backlog_total = _rolled(open_rows, {}).get(None, {})
+    backlog_c = {k: backlog_total.get(k, 0) for k in _backlog_aggregates(now)}
+
+    node, units = league_units(user=user, filters=filters)
+    unit_of = _unit_of(units, node)
+    by_unit = _rolled(period, unit_of)
+    counts = {u: {"received": r["received"], "closed": r["closed"]} for u, r in by_unit.items()}
+    clocks = {u: {"ok": r["clocks_ok"],
+                  "late": r["clocks_late"] + sum(r[f"open_late_{kind}"] for kind in RATED_KINDS)}
+              for u, r in by_unit.items()}
+    rated = {u: {"n": sum(r[f"rating_{x.value}"] for x in Rating),
+                 "good": r[f"rating_{Rating.SATISFIED.value}"] + r[f"rating_{Rating.BASICALLY_SATISFIED.value}"]}
+             for u, r in by_unit.items() if any(r[f"rating_{x.value}"] for x in Rating)}
+    backlog_units = _rolled(open_rows, unit_of)
+
+    area = dict(Department.objects.values_list("pk", "area__code"))
+    places: dict[str, int] = {}
+    for row in period:
+        if row["department_id"] is not None:
+            town = area[row["department_id"]][:9]
+            places[town] = places.get(town, 0) + int(row["received"])
+
+    weeks = _figures_trend(filters)
+    this, before = _topic_weeks(filters)
+    return {
+        "counts": _count_figures(c, filters),
+        "deadlines": _deadline_figures(deadlines, filters),
+        "extensions": _extension_figures(total.get("ext_n", 0), total.get("ext_cases", 0), filters),
+        "times": _figures_times(filters),
+        "backlog": _backlog_figures(backlog_c, filters),
+        "satisfaction": _satisfaction_figures({x.value: total.get(f"rating_{x.value}", 0) for x in Rating
+                                               if total.get(f"rating_{x.value}", 0)}, filters),
+        "league": _league_rows(node, units, (counts, clocks, backlog_units, rated), filters),
+        "weeks": weeks,
+        "chart": trend_chart(weeks),
+        "places": _place_rows(places, filters),
+        "topics": _topic_rows(this, _figure_term_counts(figure_rows(this)), _figure_term_counts(figure_rows(before)),
+                              10),
+    }
+
+
+def _figures_times(filters: DashboardFilters) -> list[dict[str, Any]]:
+    inner, params = _sql(figure_rows(filters).values_list("days_to_acknowledge", "days_to_first_reply",
+                                                          "days_to_close"))
+    if connection.vendor == "postgresql":
+        return _percentile_rows(f"SELECT * FROM ({inner}) AS f(w0, w1, w2)", params)
+    return _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
+                            f"FROM ({inner}) AS f", params)
+
+
+def _figures_trend(filters: DashboardFilters) -> list[dict[str, Any]]:
+    first, last = _trend_window(filters)
+    tz = timezone.get_current_timezone()
+    window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
+                              channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
+    scoped = figure_rows(window, period=False)
+    lo, hi = local_day_start(first), local_day_start(last + timedelta(days=7))
+
+    def weekly(field: str) -> dict[date, tuple[int, int]]:
+        qs = scoped.filter(**{f"{field}__gte": lo, f"{field}__lt": hi}).annotate(w=TruncWeek(field, tzinfo=tz))
+        return _by_day({w: (int(n), int(good)) for w, n, good in qs.values("w").annotate(
+            n=Count("pk"), good=Count("pk", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASICALLY_SATISFIED])))
+            .values_list("w", "n", "good")})
+
+    received = {w: n for w, (n, _good) in weekly("created_at").items()}
+    closed = {w: n for w, (n, _good) in weekly("closed_at").items()}
+    return _trend_rows(first, (received, closed, weekly("rated_at")), filters)
+
+
+def _figure_term_counts(qs: QuerySet[CaseFigures]) -> dict[str, int]:
+    """Reports per classifier term over CaseFigures rows (terms: primary cases only)."""
+    inner, params = _sql(qs.filter(is_primary=True, terms__isnull=False).values("terms"))
+    if connection.vendor == "postgresql":
+        sql = (f"SELECT t.term, COUNT(*) FROM ({inner}) AS f(terms) "
+               "CROSS JOIN LATERAL jsonb_array_elements_text(f.terms) AS t(term) GROUP BY t.term")
+    else:
+        sql = f"SELECT j.value, COUNT(*) FROM ({inner}) AS f, json_each(f.terms) AS j GROUP BY j.value"
+    return {str(term): int(n) for term, n in _fetch(sql, params)}
+
+
 # --- the whole page ------------------------------------------------------------------------------
 
 
-def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = None) -> dict[str, Any]:
+def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = None,
+              source: str = "auto") -> dict[str, Any]:
+    """Every figure of the page. `source`: "figures" reads the maintained CaseFigures rows
+    (refreshed first, a bounded amount: see DASHBOARD_READ_REFRESH_ROWS), "live" the case
+    tables; "auto" the figures wherever they hold exactly the user's cases."""
     now = now or timezone.now()
+    if source == "figures" or (source == "auto" and figures_apply(user=user, filters=filters)):
+        figures_refresh(max_rows=settings.DASHBOARD_READ_REFRESH_ROWS)
+        return {**_figures_dashboard(user=user, filters=filters, now=now), "as_of": figures_as_of(now)}
     weeks = weekly_trend(user=user, filters=filters)
     return {
         "counts": summary_counts(user=user, filters=filters),
@@ -608,4 +792,5 @@ def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = N
         "chart": trend_chart(weeks),
         "places": place_heat(user=user, filters=filters),
         "topics": rising_topics(user=user, filters=filters),
+        "as_of": None,
     }

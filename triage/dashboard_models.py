@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -85,3 +86,83 @@ class PublishedCase(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# The deadline kinds the dashboards rate, as column prefixes of `CaseFigures`
+# (acceptance_notice, handle, transfer).
+FIGURE_KINDS = (("acceptance_notice", "notice"), ("handle", "handle"), ("transfer", "transfer"))
+
+
+class CaseFigures(models.Model):
+    """What the dashboards count about one case (not RECEIVED), in one narrow row: the
+    filter dimensions, the flags each figure counts, the deadline outcome per rated kind,
+    the working-day durations and the classifier terms. Maintained from the case tables
+    (`triage.dashboard_summary`): database triggers queue every changed case in
+    `FiguresDirty`, a refresh recomputes those rows; `manage.py dashboard_rebuild` recomputes
+    all. Nothing here is content: the same fields the case row holds in the clear.
+
+    Clock outcomes that depend on "now" are stored as the instant they turn late (the due
+    time of a running clock), so a figure as of any time is still one aggregate."""
+
+    case_id = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+    department_id = models.IntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.IntegerField(null=True)
+    matter_type = models.CharField(max_length=16)
+    is_primary = models.BooleanField()  # not a split part: ratings and topics count once per report
+    is_open = models.BooleanField()  # status in OPEN_STATES (the backlog)
+    due_at = models.DateTimeField(null=True)
+    suspended_at = models.DateTimeField(null=True)
+    closed_at = models.DateTimeField(null=True, db_index=True)
+    supervised = models.BooleanField()
+    routed = models.BooleanField()
+    misrouted = models.BooleanField()
+    reopened = models.BooleanField()
+    duplicate = models.BooleanField()
+    review_requested = models.BooleanField()
+    extensions = models.IntegerField()  # extensions granted on the case's clocks (not cancelled)
+    clocks_ok = models.IntegerField()  # clocks of the rated kinds met in time
+    clocks_late = models.IntegerField()  # ... met after their due time
+    # Per rated kind: a clock met late; one met in time; the running clock's due time; a
+    # clock paused after its due time (late for as long as it stays paused).
+    notice_late = models.BooleanField()
+    notice_ok = models.BooleanField()
+    notice_due = models.DateTimeField(null=True)
+    notice_paused_late = models.BooleanField()
+    handle_late = models.BooleanField()
+    handle_ok = models.BooleanField()
+    handle_due = models.DateTimeField(null=True)
+    handle_paused_late = models.BooleanField()
+    transfer_late = models.BooleanField()
+    transfer_ok = models.BooleanField()
+    transfer_due = models.DateTimeField(null=True)
+    transfer_paused_late = models.BooleanField()
+    rating = models.CharField(max_length=12, blank=True)  # the report's rating, on its primary case only
+    rated_at = models.DateTimeField(null=True, db_index=True)
+    # Working days from receipt to acknowledgement, first reply and (first) close.
+    days_to_acknowledge = models.FloatField(null=True)
+    days_to_first_reply = models.FloatField(null=True)
+    days_to_close = models.FloatField(null=True)
+    terms = models.JSONField(null=True)  # classifier terms (frequent words), primary cases only
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["department_id", "created_at"], name="figures_department_created"),
+            models.Index(fields=["department_id"], condition=models.Q(is_open=True), name="figures_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"figures of case {self.case_id}"
+
+
+class FiguresDirty(models.Model):
+    """A case whose `CaseFigures` row is out of date: written by database triggers on the
+    case, deadline, feedback and review-request tables, consumed by the refresh."""
+
+    id = models.BigAutoField(primary_key=True)
+    case_id = models.BigIntegerField()
+    queued_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} queued {self.queued_at}"

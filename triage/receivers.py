@@ -97,8 +97,14 @@ def routing_edited(sender: Any, **kwargs: Any) -> None:
 
 
 def calendar_edited(sender: Any, **kwargs: Any) -> None:
-    """A holiday override changed: drop the dashboards' working-day index; the next
-    dashboard request rebuilds it from the calendar (triage.dashboard.workday_index_sync)."""
+    """A holiday override changed: drop the dashboards' working-day index (the next dashboard
+    request rebuilds it from the calendar) and recompute the per-case figures, whose
+    working-day durations may have moved (a task: a minute or two at a million cases)."""
     from triage.models import WorkdayIndex
+    from triage.tasks import rebuild_dashboard_figures
 
-    transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())
+    def rebuild() -> None:
+        WorkdayIndex.objects.all().delete()
+        rebuild_dashboard_figures.delay()
+
+    transaction.on_commit(rebuild)

@@ -1,0 +1,224 @@
+"""The dashboards' maintained per-case figures (`CaseFigures`): how a row is computed from
+the case tables, the incremental refresh of the cases the database triggers queued
+(`FiguresDirty`), and the full rebuild. Also the working-day SQL both the figures and the
+live dashboard queries use, so a duration is the same number either way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from triage.models import CaseFigures, CaseStatus, FiguresDirty, WorkdayIndex
+from triage.workdays import WorkCalendar
+
+WORKDAY_HORIZON_YEARS = 8
+REFRESH_CHUNK = 5000  # dirty rows per refresh transaction
+# Working-day durations: (CaseFigures column, the case's end instant). PostgreSQL counts the
+# close from time_to_close (stored at the first close, so a reopened case keeps it).
+DURATIONS = (("days_to_acknowledge", "c.acknowledged_at"), ("days_to_first_reply", "c.first_reply_at"),
+             ("days_to_close", "c.closed_at"))
+_LOCK = 0x51F16  # pg_advisory_xact_lock key: one refresh or rebuild at a time
+
+
+# --- working days in SQL ----------------------------------------------------------------------
+
+
+def workday_index_sync(*, first: date | None = None, last: date | None = None, force: bool = False) -> int:
+    """Make the working-day index cover [first, last] (default: the last years and the next
+    one). The whole table is rebuilt so ordinals stay consecutive; a few thousand rows."""
+    today = timezone.localdate()
+    first = min(first or today, today.replace(year=today.year - WORKDAY_HORIZON_YEARS, day=1))
+    last = max(last or today, date(today.year + 1, 12, 31))
+    if not force:
+        bounds = WorkdayIndex.objects.order_by().aggregate(lo=Min("date"), hi=Max("date"))
+        if bounds["lo"] is not None and bounds["lo"] <= first and bounds["hi"] >= last:
+            return 0
+        first, last = min(first, bounds["lo"] or first), max(last, bounds["hi"] or last)
+    calendar = WorkCalendar()
+    rows, ordinal, day = [], 0, first
+    while day <= last:
+        work = calendar.is_workday(day)
+        rows.append(WorkdayIndex(date=day, is_workday=work, ordinal=ordinal))
+        ordinal += work
+        day += timedelta(days=1)
+    with transaction.atomic():
+        WorkdayIndex.objects.all().delete()
+        WorkdayIndex.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _utc_offset_hours() -> int:
+    offset = timezone.localtime().utcoffset()
+    return int(offset.total_seconds() // 3600) if offset else 0
+
+
+def workdays_sql(start: str, end: str, s: str, e: str) -> str:
+    """Working days from `start` to `end` (SQL expressions of timestamps), with `s` and `e`
+    the index rows of their local dates: whole working days between, plus the working part
+    of the first and last day (WorkCalendar.working_seconds_between / 86400)."""
+    if connection.vendor == "postgresql":
+        tz = timezone.get_current_timezone_name()
+        frac = "(EXTRACT(EPOCH FROM ({t} AT TIME ZONE '" + tz + "')::time) / 86400.0)"
+    else:
+        hours = _utc_offset_hours()
+        frac = "(julianday({t}, '" + f"{hours:+d} hours" + "') - julianday(date({t}, '" + f"{hours:+d} hours" + "')))"
+    return (f"({e}.ordinal - {s}.ordinal + CASE WHEN {e}.is_workday THEN {frac.format(t=end)} ELSE 0 END "
+            f"- CASE WHEN {s}.is_workday THEN {frac.format(t=start)} ELSE 0 END)")
+
+
+def local_date_sql(t: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(({t}) AT TIME ZONE '{timezone.get_current_timezone_name()}')::date"
+    return f"date({t}, '{_utc_offset_hours():+d} hours')"
+
+
+def close_end_sql(created: str, closed: str, ttc: str) -> str:
+    """The instant of the first close: created + time_to_close on PostgreSQL (SQLite stores
+    durations as integers of microseconds, so the close time itself is used there)."""
+    return f"({created} + {ttc})" if connection.vendor == "postgresql" else closed
+
+
+# --- one row per case ---------------------------------------------------------------------------
+
+_KINDS = (("acceptance_notice", "notice"), ("handle", "handle"), ("transfer", "transfer"))
+_RATED = "('acceptance_notice', 'handle', 'transfer')"
+_OPEN = "(" + ", ".join(f"'{s}'" for s in sorted(
+    set(CaseStatus) - {CaseStatus.RECEIVED, CaseStatus.NOT_ACCEPTED, CaseStatus.CLOSED, CaseStatus.RATED,
+                       CaseStatus.ARCHIVED})) + ")"
+COLUMNS = [f.column for f in CaseFigures._meta.concrete_fields]
+
+
+def _flag(cond: str) -> str:
+    return f"MAX(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+
+
+def _select_sql(where: str) -> str:
+    """SELECT of CaseFigures rows (in COLUMNS order) for the cases matching `where` (over
+    `c`, the case). The same definitions as the live queries of triage.dashboard."""
+    clock_cols = []
+    for kind, prefix in _KINDS:
+        k = f"kind = '{kind}'"
+        clock_cols += [
+            f"{_flag(f'{k} AND met_at > due_at')} AS {prefix}_late",
+            f"{_flag(f'{k} AND met_at <= due_at')} AS {prefix}_ok",
+            f"MIN(CASE WHEN {k} AND met_at IS NULL AND paused_at IS NULL THEN due_at END) AS {prefix}_due",
+            f"{_flag(f'{k} AND met_at IS NULL AND paused_at IS NOT NULL AND due_at < paused_at')} AS {prefix}_paused_late",
+        ]
+    clocks = (
+        "SELECT case_id, SUM(extensions) AS extensions, "
+        f"SUM(CASE WHEN kind IN {_RATED} AND met_at <= due_at THEN 1 ELSE 0 END) AS clocks_ok, "
+        f"SUM(CASE WHEN kind IN {_RATED} AND met_at > due_at THEN 1 ELSE 0 END) AS clocks_late, "
+        + ", ".join(clock_cols)
+        + f" FROM triage_deadline WHERE cancelled_at IS NULL AND case_id IN (SELECT c.id FROM triage_case c WHERE {where})"
+        " GROUP BY case_id"
+    )
+    index = WorkdayIndex._meta.db_table
+    ends = {name: end for name, end in DURATIONS}
+    ends["days_to_close"] = close_end_sql("c.created_at", "c.closed_at", "c.time_to_close")
+    joins = [f"JOIN {index} s ON s.date = {local_date_sql('c.created_at')}"]
+    durations = {}
+    for i, (name, _end) in enumerate(DURATIONS):
+        joins.append(f"LEFT JOIN {index} e{i} ON e{i}.date = {local_date_sql(ends[name])}")
+        durations[name] = workdays_sql("c.created_at", ends[name], "s", f"e{i}")
+    if connection.vendor == "postgresql":
+        terms = ("CASE WHEN jsonb_typeof(c.triage_explanation->'category'->'terms') = 'array' "
+                 "THEN c.triage_explanation->'category'->'terms' END")
+    else:
+        terms = ("CASE WHEN json_type(c.triage_explanation, '$.category.terms') = 'array' "
+                 "THEN json_extract(c.triage_explanation, '$.category.terms') END")
+    primary = "c.split_from_id IS NULL"
+    values = {
+        "case_id": "c.id", "created_at": "c.created_at", "department_id": "c.department_id", "channel": "r.channel",
+        "category_id": "c.category_id", "matter_type": "c.matter_type", "is_primary": f"({primary})",
+        "is_open": f"(c.status IN {_OPEN})", "due_at": "c.due_at", "suspended_at": "c.suspended_at",
+        "closed_at": "c.closed_at", "supervised": "c.supervised", "routed": "(c.triaged_at IS NOT NULL)",
+        "misrouted": "(c.misroute_count > 0)", "reopened": "(c.review_round > 0)",
+        "duplicate": "(c.duplicate_of_id IS NOT NULL)",
+        "review_requested": "EXISTS (SELECT 1 FROM intake_reviewrequest rr WHERE rr.report_id = c.report_id)",
+        "extensions": "COALESCE(d.extensions, 0)", "clocks_ok": "COALESCE(d.clocks_ok, 0)",
+        "clocks_late": "COALESCE(d.clocks_late, 0)",
+        "rating": f"CASE WHEN {primary} THEN COALESCE(f.rating, '') ELSE '' END",
+        "rated_at": f"CASE WHEN {primary} THEN f.created_at END",
+        "terms": f"CASE WHEN {primary} THEN {terms} END",
+        **durations,
+    }
+    for _kind, prefix in _KINDS:
+        for col in ("late", "ok", "paused_late"):
+            values[f"{prefix}_{col}"] = f"(COALESCE(d.{prefix}_{col}, 0) = 1)"
+        values[f"{prefix}_due"] = f"d.{prefix}_due"
+    return (
+        f"SELECT {', '.join(values[col] for col in COLUMNS)} FROM triage_case c "
+        "JOIN intake_report r ON r.id = c.report_id LEFT JOIN intake_feedback f ON f.report_id = c.report_id "
+        f"LEFT JOIN ({clocks}) d ON d.case_id = c.id {' '.join(joins)} "
+        f"WHERE c.status <> '{CaseStatus.RECEIVED}' AND {where}"
+    )
+
+
+def _insert(where: str, params: Sequence[Any]) -> int:
+    table = connection.ops.quote_name(CaseFigures._meta.db_table)
+    cols = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
+    sql = _select_sql(where)
+    with connection.cursor() as cursor:
+        # `where` appears twice: in the clocks' subquery and on the case.
+        cursor.execute(f"INSERT INTO {table} ({cols}) {sql}", [*params, *params])
+        return int(cursor.rowcount)
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+
+
+def _ensure_index(where: str, params: Sequence[Any]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(c.created_at) FROM triage_case c WHERE {where}", list(params))
+        first = cursor.fetchone()[0]
+    if first is not None:
+        workday_index_sync(first=timezone.localtime(first).date() - timedelta(days=1))
+
+
+def figures_refresh(*, max_rows: int | None = None) -> int:
+    """Recompute the figures of the queued cases, a chunk per transaction (each chunk takes
+    its queue rows with DELETE … RETURNING, so a change committed meanwhile stays queued).
+    Idempotent; returns the queue rows consumed. `max_rows` bounds the work (a page view)."""
+    done = 0
+    table = connection.ops.quote_name(FiguresDirty._meta.db_table)
+    while max_rows is None or done < max_rows:
+        with transaction.atomic():
+            _lock()
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT %s) "
+                               "RETURNING case_id", [REFRESH_CHUNK])
+                queued = cursor.fetchall()
+            if not queued:
+                break
+            ids = sorted({int(row[0]) for row in queued})
+            where = f"c.id IN ({', '.join(['%s'] * len(ids))})"
+            _ensure_index(where, ids)
+            CaseFigures.objects.filter(case_id__in=ids).delete()
+            _insert(where, ids)
+        done += len(queued)
+    return done
+
+
+def figures_rebuild() -> int:
+    """Recompute every case's figures (after a calendar change, or to check the maintained
+    rows). Consumes the queue as it stands; changes committed meanwhile stay queued."""
+    with transaction.atomic():
+        _lock()
+        FiguresDirty.objects.all().delete()
+        CaseFigures.objects.all().delete()
+        _ensure_index("1 = 1", [])
+        return _insert("1 = 1", [])
+
+
+def figures_as_of(now: datetime | None = None) -> datetime:
+    """The figures are complete up to here: the oldest change still queued, else now."""
+    oldest = FiguresDirty.objects.order_by("id").values_list("queued_at", flat=True).first()
+    return oldest if oldest is not None else (now or timezone.now())
