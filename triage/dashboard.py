@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case as When_
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, Substr, TruncWeek
@@ -29,7 +29,7 @@ from triage.dashboard_figures import (
     workdays_sql,
 )
 from triage.dashboard_models import FIGURE_KINDS
-from triage.models import Case, CaseFigures, CaseStatus, Deadline, Department, WorkdayIndex
+from triage.models import Case, CaseFigures, CaseStatus, Deadline, Department, FiguresDay, WorkdayIndex
 from triage.selectors import (
     AGE_BUCKETS,
     OPEN_STATES,
@@ -326,14 +326,15 @@ def backlog(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str
 
 
 def _backlog_aggregates(now: datetime) -> dict[str, Any]:
-    """open, overdue and age_<bucket> counts of open cases (or their figures rows)."""
-    aggs: dict[str, Any] = {"open": Count("pk"),
-                            "overdue": Count("pk", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
+    """open, overdue and age_<bucket> counts of open cases (or their figures rows). Counts
+    created_at (never null), which the figures' open-case index holds: an index-only scan."""
+    aggs: dict[str, Any] = {"open": Count("created_at"),
+                            "overdue": Count("created_at", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
     for code, first, last in AGE_BUCKETS:
         q = Q(created_at__lte=now - timedelta(days=first))
         if last is not None:
             q &= Q(created_at__gt=now - timedelta(days=last + 1))
-        aggs[f"age_{code}"] = Count("pk", filter=q)
+        aggs[f"age_{code}"] = Count("created_at", filter=q)
     return aggs
 
 
@@ -610,12 +611,8 @@ def figures_apply(*, user: User, filters: DashboardFilters) -> bool:
             and filters.department.path.startswith(profile.department.path))
 
 
-def figure_rows(filters: DashboardFilters, *, period: bool = True) -> QuerySet[CaseFigures]:
-    """The CaseFigures rows of `dashboard_cases` under the filters (see `figures_apply`)."""
-    qs = CaseFigures.objects.all()
-    if period:
-        qs = qs.filter(created_at__gte=local_day_start(filters.start),
-                       created_at__lt=local_day_start(filters.end + timedelta(days=1)))
+def _scoped(qs: QuerySet[Any], filters: DashboardFilters) -> QuerySet[Any]:
+    """CaseFigures or FiguresDay rows under the filters but the period."""
     if filters.department is not None:
         qs = qs.filter(department_id__in=list(Department.objects.filter(path__startswith=filters.department.path)
                                               .values_list("pk", flat=True)))
@@ -628,32 +625,39 @@ def figure_rows(filters: DashboardFilters, *, period: bool = True) -> QuerySet[C
     return qs.order_by()
 
 
-def _kind_late_q(prefix: str, now: datetime) -> Q:
-    """A case's clocks of one kind count late (deadline_rates): one met late, one paused past
-    due, or the running one past due now."""
-    return Q(**{f"{prefix}_late": True}) | Q(**{f"{prefix}_paused_late": True}) | Q(**{f"{prefix}_due__lt": now})
+def figure_rows(filters: DashboardFilters, *, period: bool = True) -> QuerySet[CaseFigures]:
+    """The CaseFigures rows of `dashboard_cases` under the filters (see `figures_apply`)."""
+    qs = CaseFigures.objects.all()
+    if period:
+        qs = qs.filter(created_at__gte=local_day_start(filters.start),
+                       created_at__lt=local_day_start(filters.end + timedelta(days=1)))
+    return _scoped(qs, filters)
 
 
-def _period_aggregates(now: datetime) -> dict[str, Any]:
-    """Everything counted over the period's cases, as aggregates of CaseFigures rows."""
-    aggs: dict[str, Any] = {
-        "received": Count("pk"), "closed": Count("pk", filter=Q(closed_at__isnull=False)),
-        "supervised": Count("pk", filter=Q(supervised=True)), "routed": Count("pk", filter=Q(routed=True)),
-        "misrouted": Count("pk", filter=Q(misrouted=True)), "reopened": Count("pk", filter=Q(reopened=True)),
-        "duplicate": Count("pk", filter=Q(duplicate=True)),
-        "review_requested": Count("pk", filter=Q(review_requested=True)),
-        "ext_n": Sum("extensions"), "ext_cases": Count("pk", filter=Q(extensions__gt=0)),
-        "clocks_ok": Sum("clocks_ok"), "clocks_late": Sum("clocks_late"),
-    }
-    for kind, prefix in FIGURE_KINDS:
-        late = _kind_late_q(prefix, now)
-        aggs[f"late_{kind}"] = Count("pk", filter=late)
-        aggs[f"ok_{kind}"] = Count("pk", filter=Q(**{f"{prefix}_ok": True}) & ~late)
-        # A case has at most one open clock per kind: counted here when it runs late now.
-        aggs[f"open_late_{kind}"] = Count("pk", filter=Q(**{f"{prefix}_paused_late": True})
-                                          | Q(**{f"{prefix}_due__lt": now}))
-    for rating in Rating:
-        aggs[f"rating_{rating.value}"] = Count("pk", filter=Q(is_primary=True, rating=rating.value))
+def day_rows(filters: DashboardFilters) -> QuerySet[FiguresDay]:
+    """The FiguresDay rows of the period (local days, as `dashboard_cases` bounds it)."""
+    detail = bool(filters.channel or filters.category or filters.matter_type)
+    return _scoped(FiguresDay.objects.filter(detail=detail, day__gte=filters.start, day__lte=filters.end), filters)
+
+
+_DAY_SUMS = ("received", "closed", "supervised", "routed", "misrouted", "reopened", "duplicate", "review_requested",
+             "extensions", "extended", "clocks_ok", "clocks_late", *(f"{p}_{x}" for _k, p in FIGURE_KINDS
+                                                                      for x in ("late", "ok")),
+             *(r.value for r in Rating))
+_RUNNING = Q(notice_due__isnull=False) | Q(handle_due__isnull=False) | Q(transfer_due__isnull=False)
+
+
+def _running_aggregates(now: datetime) -> dict[str, Any]:
+    """Over the cases with a clock running (not in FiguresDay's settled counts): per kind,
+    cases late now and cases on time so far, and clocks late now."""
+    aggs: dict[str, Any] = {}
+    for _kind, prefix in FIGURE_KINDS:
+        settled_late = Q(**{f"{prefix}_late": True}) | Q(**{f"{prefix}_paused_late": True})
+        # (Named apart from the model's fields, which the filters read.)
+        aggs[f"run_{prefix}_late"] = Count("created_at", filter=Q(**{f"{prefix}_due__lt": now}) & ~settled_late)
+        aggs[f"run_{prefix}_ok"] = Count("created_at", filter=Q(**{f"{prefix}_due__gte": now, f"{prefix}_ok": True})
+                                         & ~settled_late)
+        aggs[f"run_{prefix}_clocks_late"] = Count("created_at", filter=Q(**{f"{prefix}_due__lt": now}))
     return aggs
 
 
@@ -666,46 +670,57 @@ def _unit_of(units: list[Department], node: Department | None) -> dict[int | Non
     return out
 
 
-def _rolled(rows: list[dict[str, Any]], key: dict[int | None, Any]) -> dict[Any, dict[str, int]]:
-    """Sum per-department rows into groups (`key`: department id → group)."""
+def _rolled(rows: list[dict[str, Any]], key: dict[int | None, Any] | None = None) -> dict[Any, dict[str, int]]:
+    """Sum per-department rows into groups (`key`: department id → group; None: one total)."""
     out: dict[Any, dict[str, int]] = {}
     for row in rows:
-        group = out.setdefault(key.get(row["department_id"]), {})
+        group = out.setdefault(key.get(row["department_id"]) if key is not None else None, {})
         for k, v in row.items():
             if k != "department_id":
                 group[k] = group.get(k, 0) + int(v or 0)
     return out
 
 
+def _period_by_department(filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
+    """The period's counts per department: FiguresDay's settled counts plus, from
+    CaseFigures, the clocks still running judged against now."""
+    rows = {r["department_id"]: r for r in day_rows(filters).values("department_id").annotate(
+        **{k: Sum(k) for k in _DAY_SUMS})}
+    running = figure_rows(filters).filter(_RUNNING).values("department_id").annotate(**_running_aggregates(now))
+    for run in running:
+        row = rows.setdefault(run["department_id"], {"department_id": run["department_id"]})
+        for _kind, prefix in FIGURE_KINDS:
+            for x in ("late", "ok"):
+                row[f"{prefix}_{x}"] = int(row.get(f"{prefix}_{x}") or 0) + int(run[f"run_{prefix}_{x}"])
+            row["clocks_late"] = int(row.get("clocks_late") or 0) + int(run[f"run_{prefix}_clocks_late"])
+    return list(rows.values())
+
+
 def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
-    """`dashboard` from CaseFigures: one grouped query per department for the period, one
-    for the backlog, one for the percentiles, three for the trend and one for the topics."""
-    period = list(figure_rows(filters).values("department_id").annotate(**_period_aggregates(now)))
+    """`dashboard` from FiguresDay and CaseFigures: a handful of grouped queries over per-day
+    sums and over the open cases, whatever the number of cases."""
+    period = _period_by_department(filters, now)
     open_rows = list(figure_rows(filters, period=False).filter(is_open=True).values("department_id")
                      .annotate(**_backlog_aggregates(now)))
-    total = _rolled(period, {}).get(None, {})
+    total = _rolled(period).get(None, {})
     c = {k: total.get(k, 0) for k in ("received", "closed", "supervised", "routed", "misrouted", "reopened",
                                        "duplicate", "review_requested")}
-    deadlines = {kind: (total.get(f"late_{kind}", 0), total.get(f"ok_{kind}", 0)) for kind in RATED_KINDS}
-    backlog_total = _rolled(open_rows, {}).get(None, {})
-    backlog_c = {k: backlog_total.get(k, 0) for k in _backlog_aggregates(now)}
+    deadlines = {kind: (total.get(f"{prefix}_late", 0), total.get(f"{prefix}_ok", 0)) for kind, prefix in FIGURE_KINDS}
+    backlog_total = _rolled(open_rows).get(None, {})
 
     node, units = league_units(user=user, filters=filters)
     unit_of = _unit_of(units, node)
     by_unit = _rolled(period, unit_of)
-    counts = {u: {"received": r["received"], "closed": r["closed"]} for u, r in by_unit.items()}
-    clocks = {u: {"ok": r["clocks_ok"],
-                  "late": r["clocks_late"] + sum(r[f"open_late_{kind}"] for kind in RATED_KINDS)}
-              for u, r in by_unit.items()}
-    rated = {u: {"n": sum(r[f"rating_{x.value}"] for x in Rating),
-                 "good": r[f"rating_{Rating.SATISFIED.value}"] + r[f"rating_{Rating.BASICALLY_SATISFIED.value}"]}
-             for u, r in by_unit.items() if any(r[f"rating_{x.value}"] for x in Rating)}
-    backlog_units = _rolled(open_rows, unit_of)
+    counts = {u: {"received": r.get("received", 0), "closed": r.get("closed", 0)} for u, r in by_unit.items()}
+    clocks = {u: {"ok": r.get("clocks_ok", 0), "late": r.get("clocks_late", 0)} for u, r in by_unit.items()}
+    rated = {u: {"n": sum(r.get(x.value, 0) for x in Rating),
+                 "good": r.get(Rating.SATISFIED.value, 0) + r.get(Rating.BASICALLY_SATISFIED.value, 0)}
+             for u, r in by_unit.items() if any(r.get(x.value, 0) for x in Rating)}
 
     area = dict(Department.objects.values_list("pk", "area__code"))
     places: dict[str, int] = {}
     for row in period:
-        if row["department_id"] is not None:
+        if row["department_id"] is not None and row.get("received"):
             town = area[row["department_id"]][:9]
             places[town] = places.get(town, 0) + int(row["received"])
 
@@ -714,12 +729,12 @@ def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) 
     return {
         "counts": _count_figures(c, filters),
         "deadlines": _deadline_figures(deadlines, filters),
-        "extensions": _extension_figures(total.get("ext_n", 0), total.get("ext_cases", 0), filters),
+        "extensions": _extension_figures(total.get("extensions", 0), total.get("extended", 0), filters),
         "times": _figures_times(filters),
-        "backlog": _backlog_figures(backlog_c, filters),
-        "satisfaction": _satisfaction_figures({x.value: total.get(f"rating_{x.value}", 0) for x in Rating
-                                               if total.get(f"rating_{x.value}", 0)}, filters),
-        "league": _league_rows(node, units, (counts, clocks, backlog_units, rated), filters),
+        "backlog": _backlog_figures({k: backlog_total.get(k, 0) for k in _backlog_aggregates(now)}, filters),
+        "satisfaction": _satisfaction_figures({x.value: total[x.value] for x in Rating if total.get(x.value)},
+                                              filters),
+        "league": _league_rows(node, units, (counts, clocks, _rolled(open_rows, unit_of), rated), filters),
         "weeks": weeks,
         "chart": trend_chart(weeks),
         "places": _place_rows(places, filters),
@@ -731,29 +746,31 @@ def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) 
 def _figures_times(filters: DashboardFilters) -> list[dict[str, Any]]:
     inner, params = _sql(figure_rows(filters).values_list("days_to_acknowledge", "days_to_first_reply",
                                                           "days_to_close"))
-    if connection.vendor == "postgresql":
+    if connection.vendor != "postgresql":
+        return _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
+                                f"FROM ({inner}) AS f", params)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Three sorts of a quarter's cases: in memory, not in temporary files (4 MB default).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         return _percentile_rows(f"SELECT * FROM ({inner}) AS f(w0, w1, w2)", params)
-    return _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
-                            f"FROM ({inner}) AS f", params)
 
 
 def _figures_trend(filters: DashboardFilters) -> list[dict[str, Any]]:
     first, last = _trend_window(filters)
-    tz = timezone.get_current_timezone()
     window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
                               channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
-    scoped = figure_rows(window, period=False)
-    lo, hi = local_day_start(first), local_day_start(last + timedelta(days=7))
-
-    def weekly(field: str) -> dict[date, tuple[int, int]]:
-        qs = scoped.filter(**{f"{field}__gte": lo, f"{field}__lt": hi}).annotate(w=TruncWeek(field, tzinfo=tz))
-        return _by_day({w: (int(n), int(good)) for w, n, good in qs.values("w").annotate(
-            n=Count("pk"), good=Count("pk", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASICALLY_SATISFIED])))
-            .values_list("w", "n", "good")})
-
-    received = {w: n for w, (n, _good) in weekly("created_at").items()}
-    closed = {w: n for w, (n, _good) in weekly("closed_at").items()}
-    return _trend_rows(first, (received, closed, weekly("rated_at")), filters)
+    received: dict[date, int] = {}
+    closed: dict[date, int] = {}
+    ratings: dict[date, tuple[int, int]] = {}
+    for day, n, closed_on, rated_on, good in day_rows(window).values("day").annotate(
+            n=Sum("received"), c=Sum("closed_on"), r=Sum("rated_on"), g=Sum("rated_good_on")).values_list(
+            "day", "n", "c", "r", "g"):
+        w = week_start(day)
+        received[w] = received.get(w, 0) + int(n)
+        closed[w] = closed.get(w, 0) + int(closed_on)
+        r, g = ratings.get(w, (0, 0))
+        ratings[w] = (r + int(rated_on), g + int(good))
+    return _trend_rows(first, (received, closed, {w: v for w, v in ratings.items() if v[0]}), filters)
 
 
 def _figure_term_counts(qs: QuerySet[CaseFigures]) -> dict[str, int]:

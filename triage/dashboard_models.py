@@ -149,7 +149,22 @@ class CaseFigures(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["department_id", "created_at"], name="figures_department_created"),
-            models.Index(fields=["department_id"], condition=models.Q(is_open=True), name="figures_open"),
+            # The backlog (open cases, any age) and the clocks running now: read from the index alone.
+            models.Index(fields=["department_id", "created_at"], condition=models.Q(is_open=True), name="figures_open",
+                         include=["channel", "category_id", "matter_type", "due_at", "suspended_at"]),
+            models.Index(fields=["created_at"], name="figures_running",
+                         condition=models.Q(notice_due__isnull=False) | models.Q(handle_due__isnull=False)
+                         | models.Q(transfer_due__isnull=False),
+                         include=["department_id", "channel", "category_id", "matter_type",
+                                  *(f"{p}_{c}" for _k, p in FIGURE_KINDS for c in ("late", "ok", "due", "paused_late"))]),
+            # Topics of a week: the primary cases that have terms, from the index alone.
+            models.Index(fields=["created_at"], name="figures_terms",
+                         condition=models.Q(is_primary=True, terms__isnull=False),
+                         include=["department_id", "channel", "category_id", "matter_type", "terms"]),
+            # Percentiles of a period: an index-only scan.
+            models.Index(fields=["created_at"], name="figures_durations",
+                         include=["department_id", "channel", "category_id", "matter_type", "days_to_acknowledge",
+                                  "days_to_first_reply", "days_to_close"]),
         ]
 
     def __str__(self) -> str:
@@ -166,3 +181,51 @@ class FiguresDirty(models.Model):
 
     def __str__(self) -> str:
         return f"case {self.case_id} queued {self.queued_at}"
+
+
+class FiguresDay(models.Model):
+    """CaseFigures summed per local day, department, channel, category and matter type: the
+    counts of the cases received that day, and the cases closed and the ratings given that
+    day (the weekly trend). Clock outcomes here are the settled ones (a clock met, or paused
+    past due); a clock still running is judged against now from CaseFigures. Recomputed for
+    the days a refresh touched (`triage.dashboard_figures`)."""
+
+    day = models.DateField()
+    # False: summed over channel, category and matter type (those stored blank).
+    detail = models.BooleanField()
+    department_id = models.IntegerField(null=True)
+    channel = models.CharField(max_length=10)
+    category_id = models.IntegerField(null=True)
+    matter_type = models.CharField(max_length=16)
+    # Cases received this day.
+    received = models.IntegerField()
+    closed = models.IntegerField()
+    supervised = models.IntegerField()
+    routed = models.IntegerField()
+    misrouted = models.IntegerField()
+    reopened = models.IntegerField()
+    duplicate = models.IntegerField()
+    review_requested = models.IntegerField()
+    extensions = models.IntegerField()
+    extended = models.IntegerField()
+    clocks_ok = models.IntegerField()
+    clocks_late = models.IntegerField()  # met late, or paused past due
+    notice_late = models.IntegerField()  # cases whose clocks of the kind count late whatever the time
+    notice_ok = models.IntegerField()  # ... on time, with no clock of the kind still running
+    handle_late = models.IntegerField()
+    handle_ok = models.IntegerField()
+    transfer_late = models.IntegerField()
+    transfer_ok = models.IntegerField()
+    satisfied = models.IntegerField()
+    basically = models.IntegerField()
+    unsatisfied = models.IntegerField()
+    # Cases closed this day, and ratings given this day (and how many satisfied or basically).
+    closed_on = models.IntegerField()
+    rated_on = models.IntegerField()
+    rated_good_on = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["detail", "day", "department_id"], name="figuresday_day_department")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.department_id}"

@@ -8,7 +8,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Report
-from triage.dashboard_models import Alert, AlertKind, CaseFigures, FiguresDirty, PublishedCase, WorkdayIndex
+from triage.dashboard_models import (
+    Alert,
+    AlertKind,
+    CaseFigures,
+    FiguresDay,
+    FiguresDirty,
+    PublishedCase,
+    WorkdayIndex,
+)
 
 # Workflow models live in their own module; imported here so Django registers them.
 from triage.workflow_models import (
@@ -40,7 +48,7 @@ __all__ = [
     "DeadlineUnit",
     "Department",
     "DepartmentKind",
-    "FiguresDirty",
+    "FiguresDay", "FiguresDirty",
     "Priority",
     "PublishedCase",
     "ReplyTemplate",
