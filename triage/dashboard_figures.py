@@ -5,7 +5,8 @@ live dashboard queries use, so a duration is the same number either way."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,12 +15,12 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from intake.models import Rating
-from triage.models import CaseFigures, CaseStatus, FiguresDay, FiguresDirty, WorkdayIndex
-from triage.selectors import local_day_start
+from triage.models import Case, CaseFigures, CaseStatus, FiguresDay, FiguresDirty, WorkdayIndex
 from triage.workdays import WorkCalendar
 
 WORKDAY_HORIZON_YEARS = 8
 REFRESH_CHUNK = 5000  # dirty rows per refresh transaction
+REBUILD_ABOVE = 200_000  # queued rows beyond which a refresh rebuilds everything instead
 # Working-day durations: (CaseFigures column, the case's end instant). PostgreSQL counts the
 # close from time_to_close (stored at the first close, so a reopened case keeps it).
 DURATIONS = (("days_to_acknowledge", "c.acknowledged_at"), ("days_to_first_reply", "c.first_reply_at"),
@@ -177,20 +178,25 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
 
 
-def _ensure_index(where: str, params: Sequence[Any]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN(c.created_at) FROM triage_case c WHERE {where}", list(params))
-        first = cursor.fetchone()[0]
+def _ensure_index(ids: list[int] | None) -> None:
+    """The working-day index covers the cases' receipt dates (all cases when ids is None)."""
+    cases = Case.objects.order_by()
+    first = (cases.filter(pk__in=ids) if ids is not None else cases).aggregate(first=Min("created_at"))["first"]
     if first is not None:
         workday_index_sync(first=timezone.localtime(first).date() - timedelta(days=1))
 
 
-def figures_refresh(*, max_rows: int | None = None) -> int:
+def figures_refresh(*, max_rows: int | None = None, rebuild_above: int | None = REBUILD_ABOVE) -> int:
     """Recompute the figures of the queued cases, a chunk per transaction (each chunk takes
-    its queue rows with DELETE … RETURNING, so a change committed meanwhile stays queued).
-    Idempotent; returns the queue rows consumed. `max_rows` bounds the work (a page view)."""
-    done = 0
+    its queue rows with DELETE … RETURNING, so a change committed meanwhile stays queued),
+    and move FiguresDay by the difference. Idempotent; returns the queue rows consumed.
+    `max_rows` bounds the work (a page view); a queue longer than `rebuild_above` (a first
+    fill, a mass update) is cheaper as a rebuild."""
     table = connection.ops.quote_name(FiguresDirty._meta.db_table)
+    if rebuild_above is not None and FiguresDirty.objects.count() > rebuild_above:
+        figures_rebuild()
+        return 0
+    done = 0
     while max_rows is None or done < max_rows:
         with transaction.atomic():
             _lock()
@@ -202,11 +208,10 @@ def figures_refresh(*, max_rows: int | None = None) -> int:
                 break
             ids = sorted({int(row[0]) for row in queued})
             where = f"c.id IN ({', '.join(['%s'] * len(ids))})"
-            _ensure_index(where, ids)
-            days = _days_of(ids)
-            CaseFigures.objects.filter(case_id__in=ids).delete()
-            _insert(where, ids)
-            _days_recompute(days | _days_of(ids))
+            _ensure_index(ids)
+            with _day_delta(ids):
+                CaseFigures.objects.filter(case_id__in=ids).delete()
+                _insert(where, ids)
         done += len(queued)
     return done
 
@@ -218,10 +223,10 @@ def figures_rebuild() -> int:
         _lock()
         FiguresDirty.objects.all().delete()
         CaseFigures.objects.all().delete()
-        _ensure_index("1 = 1", [])
+        _ensure_index(None)
         n = _insert("1 = 1", [])
         FiguresDay.objects.all().delete()
-        _days_insert(None)
+        _days_insert()
         return n
 
 
@@ -253,46 +258,62 @@ def _day_columns() -> dict[str, tuple[str, str, str]]:
     return cols
 
 
-def _days_of(ids: list[int]) -> set[date]:
-    """The local days a case's figures count on (received, closed, rated)."""
-    table = connection.ops.quote_name(CaseFigures._meta.db_table)
-    marks = ", ".join(["%s"] * len(ids))
-    sql = " UNION ".join(f"SELECT {local_date_sql(col)} FROM {table} WHERE case_id IN ({marks}) AND {col} IS NOT NULL"
-                         for col in _BASES)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*ids, *ids, *ids])
-        return {d if isinstance(d, date) else date.fromisoformat(d) for (d,) in cursor.fetchall()}
-
-
-def _days_recompute(days: set[date]) -> None:
-    if days:
-        FiguresDay.objects.filter(day__in=sorted(days)).delete()
-        _days_insert(days)
-
-
-def _days_insert(days: set[date] | None) -> None:
-    """Sum CaseFigures into FiguresDay for `days` (all days when None)."""
+def _contributions(where: str, params: list[Any]) -> tuple[str, list[Any]]:
+    """SELECT of FiguresDay rows (day, detail, dims, columns) summed from the CaseFigures
+    rows matching `where`: per every dimension (detail) and per department alone."""
     cols = _day_columns()
-    parts, params = [], []
+    parts = []
     for i, basis in enumerate(_BASES):
-        where = f"{basis} IS NOT NULL"
-        if days is not None:
-            where += " AND (" + " OR ".join([f"({basis} >= %s AND {basis} < %s)"] * len(days)) + ")"
-            for day in sorted(days):
-                params += [local_day_start(day), local_day_start(day + timedelta(days=1))]
         values = ", ".join(f"{exprs[i]} AS {name}" for name, exprs in cols.items())
         parts.append(f"SELECT {local_date_sql(basis)} AS day, {', '.join(_DIMS)}, {values} "
-                     f"FROM {CaseFigures._meta.db_table} WHERE {where}")
-    names = ", ".join(cols)
-    sums = ", ".join(f"SUM({name})" for name in cols)
+                     f"FROM {CaseFigures._meta.db_table} WHERE {basis} IS NOT NULL AND {where}")
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in cols)
     dims = ", ".join(_DIMS)
+    union = " UNION ALL ".join(parts)
+    sql = " UNION ALL ".join(
+        f"SELECT day, {'TRUE' if detail else 'FALSE'} AS detail, {select}, {sums} FROM ({union}) AS u "
+        f"GROUP BY day, {group}"
+        for detail, select, group in ((True, dims, dims),
+                                      (False, "department_id, '' AS channel, NULL AS category_id, '' AS matter_type",
+                                       "department_id")))
+    return sql, params * (2 * len(_BASES))
+
+
+def _days_insert() -> None:
+    """Sum every CaseFigures row into FiguresDay (the table is empty)."""
+    sql, params = _contributions("1 = 1", [])
+    names = ", ".join(["day", "detail", *_DIMS, *_day_columns()])
     with connection.cursor() as cursor:
-        # Per department and every dimension (pages filtered by channel, category or matter
-        # type), and per department alone (the unfiltered pages: ~30 times fewer rows).
-        for detail, select, group in ((True, dims, dims), (False, "department_id, '', NULL, ''", "department_id")):
-            cursor.execute(f"INSERT INTO {FiguresDay._meta.db_table} (day, detail, {dims}, {names}) "
-                           f"SELECT day, {'TRUE' if detail else 'FALSE'}, {select}, {sums} "
-                           f"FROM ({' UNION ALL '.join(parts)}) AS u GROUP BY day, {group}", params)
+        cursor.execute(f"INSERT INTO {FiguresDay._meta.db_table} ({names}) {sql}", params)
+
+
+@contextmanager
+def _day_delta(ids: list[int]) -> Iterator[None]:
+    """Move FiguresDay by what the cases `ids` contribute after the block minus before it:
+    work in proportion to the changed cases, not to the days they count on."""
+    where = f"case_id IN ({', '.join(['%s'] * len(ids))})"
+    cols = list(_day_columns())
+    keys = ["day", "detail", *_DIMS]
+    table = FiguresDay._meta.db_table
+    with connection.cursor() as cursor:
+        sql, params = _contributions(where, ids)
+        cursor.execute("DROP TABLE IF EXISTS figures_delta")
+        cursor.execute(f"CREATE TEMPORARY TABLE figures_delta AS SELECT -1 AS sign, g.* FROM ({sql}) AS g", params)
+        yield
+        sql, params = _contributions(where, ids)
+        cursor.execute(f"INSERT INTO figures_delta SELECT 1, g.* FROM ({sql}) AS g", params)
+        same = " IS NOT DISTINCT FROM " if connection.vendor == "postgresql" else " IS "
+        match = " AND ".join(f"f.{k}{same}n.{k}" for k in keys)
+        net = (f"SELECT {', '.join(keys)}, {', '.join(f'SUM(sign * {c}) AS {c}' for c in cols)} "
+               f"FROM figures_delta GROUP BY {', '.join(keys)}")
+        cursor.execute(f"UPDATE {table} AS f SET {', '.join(f'{c} = f.{c} + n.{c}' for c in cols)} "
+                       f"FROM ({net}) AS n WHERE {match}")
+        cursor.execute(f"INSERT INTO {table} ({', '.join(keys + cols)}) SELECT n.* FROM ({net}) AS n "
+                       f"WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE {match})")
+        # A group no case counts in any more (every column is 0 when these three are).
+        cursor.execute(f"DELETE FROM {table} WHERE received = 0 AND closed_on = 0 AND rated_on = 0 "
+                       "AND day IN (SELECT day FROM figures_delta)")
+        cursor.execute("DROP TABLE figures_delta")
 
 
 def figures_as_of(now: datetime | None = None) -> datetime:
