@@ -794,7 +794,7 @@ def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = N
     tables; "auto" the figures wherever they hold exactly the user's cases."""
     now = now or timezone.now()
     if source == "figures" or (source == "auto" and figures_apply(user=user, filters=filters)):
-        figures_refresh(max_rows=settings.DASHBOARD_READ_REFRESH_ROWS)
+        figures_refresh(max_rows=settings.DASHBOARD_READ_REFRESH_ROWS, rebuild_above=None)  # never a rebuild
         return {**_figures_dashboard(user=user, filters=filters, now=now), "as_of": figures_as_of(now)}
     weeks = weekly_trend(user=user, filters=filters)
     return {

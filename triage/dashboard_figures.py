@@ -233,6 +233,7 @@ def figures_rebuild() -> int:
 # --- per day --------------------------------------------------------------------------------------
 
 _DIMS = ("department_id", "channel", "category_id", "matter_type")
+_NULLABLE = ("department_id", "category_id")
 _BASES = ("created_at", "closed_at", "rated_at")  # received / closed / rated that day
 
 
@@ -302,17 +303,23 @@ def _day_delta(ids: list[int]) -> Iterator[None]:
         yield
         sql, params = _contributions(where, ids)
         cursor.execute(f"INSERT INTO figures_delta SELECT 1, g.* FROM ({sql}) AS g", params)
-        same = " IS NOT DISTINCT FROM " if connection.vendor == "postgresql" else " IS "
-        match = " AND ".join(f"f.{k}{same}n.{k}" for k in keys)
-        net = (f"SELECT {', '.join(keys)}, {', '.join(f'SUM(sign * {c}) AS {c}' for c in cols)} "
-               f"FROM figures_delta GROUP BY {', '.join(keys)}")
+        # Equality on the whole key, NULL as 0: FiguresDay's key index finds each group.
+        match = " AND ".join(f"f.{k} = n.{k}" if k not in _NULLABLE else f"COALESCE(f.{k}, 0) = COALESCE(n.{k}, 0)"
+                             for k in keys)
+        cursor.execute("DROP TABLE IF EXISTS figures_net")
+        cursor.execute(f"CREATE TEMPORARY TABLE figures_net AS SELECT {', '.join(keys)}, "
+                       f"{', '.join(f'SUM(sign * {c}) AS {c}' for c in cols)} FROM figures_delta "
+                       f"GROUP BY {', '.join(keys)}")
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE figures_net")  # a few rows: the planner then walks FiguresDay's index
         cursor.execute(f"UPDATE {table} AS f SET {', '.join(f'{c} = f.{c} + n.{c}' for c in cols)} "
-                       f"FROM ({net}) AS n WHERE {match}")
-        cursor.execute(f"INSERT INTO {table} ({', '.join(keys + cols)}) SELECT n.* FROM ({net}) AS n "
+                       f"FROM figures_net AS n WHERE {match}")
+        cursor.execute(f"INSERT INTO {table} ({', '.join(keys + cols)}) SELECT n.* FROM figures_net AS n "
                        f"WHERE NOT EXISTS (SELECT 1 FROM {table} f WHERE {match})")
         # A group no case counts in any more (every column is 0 when these three are).
         cursor.execute(f"DELETE FROM {table} WHERE received = 0 AND closed_on = 0 AND rated_on = 0 "
-                       "AND day IN (SELECT day FROM figures_delta)")
+                       f"AND EXISTS (SELECT 1 FROM figures_net n WHERE {match.replace('f.', table + '.')})")
+        cursor.execute("DROP TABLE figures_net")
         cursor.execute("DROP TABLE figures_delta")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -225,7 +226,10 @@ class FiguresDay(models.Model):
     rated_good_on = models.IntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["detail", "day", "department_id"], name="figuresday_day_department")]
+        # The whole key (NULL as 0, so equality finds a group): the refresh's moves look each
+        # changed group up by it; a page reads a range of days of one detail level.
+        indexes = [models.Index(F("detail"), F("day"), Coalesce(F("department_id"), Value(0)), F("channel"),
+                                Coalesce(F("category_id"), Value(0)), F("matter_type"), name="figuresday_key")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.department_id}"
