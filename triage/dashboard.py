@@ -5,6 +5,7 @@ the console filters that list the cases it counts (`Figure.query`)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Case as When_
 from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum, Value, When
@@ -24,6 +26,7 @@ from triage.dashboard_figures import (
     close_end_sql,
     figures_as_of,
     figures_refresh,
+    figures_version,
     local_date_sql,
     workday_index_sync,
     workdays_sql,
@@ -684,9 +687,10 @@ def _rolled(rows: list[dict[str, Any]], key: dict[int | None, Any] | None = None
 def _period_by_department(filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
     """The period's counts per department: FiguresDay's settled counts plus, from
     CaseFigures, the clocks still running judged against now."""
-    rows = {r["department_id"]: r for r in day_rows(filters).values("department_id").annotate(
-        **{k: Sum(k) for k in _DAY_SUMS})}
-    running = figure_rows(filters).filter(_RUNNING).values("department_id").annotate(**_running_aggregates(now))
+    rows: dict[int | None, dict[str, Any]] = {
+        r["department_id"]: dict(r) for r in day_rows(filters).values("department_id").annotate(
+            **{k: Sum(k) for k in _DAY_SUMS})}
+    running: Any = figure_rows(filters).filter(_RUNNING).values("department_id").annotate(**_running_aggregates(now))
     for run in running:
         row = rows.setdefault(run["department_id"], {"department_id": run["department_id"]})
         for _kind, prefix in FIGURE_KINDS:
@@ -700,8 +704,8 @@ def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) 
     """`dashboard` from FiguresDay and CaseFigures: a handful of grouped queries over per-day
     sums and over the open cases, whatever the number of cases."""
     period = _period_by_department(filters, now)
-    open_rows = list(figure_rows(filters, period=False).filter(is_open=True).values("department_id")
-                     .annotate(**_backlog_aggregates(now)))
+    open_rows: list[dict[str, Any]] = [dict(r) for r in figure_rows(filters, period=False).filter(is_open=True)
+                                       .values("department_id").annotate(**_backlog_aggregates(now))]
     total = _rolled(period).get(None, {})
     c = {k: total.get(k, 0) for k in ("received", "closed", "supervised", "routed", "misrouted", "reopened",
                                        "duplicate", "review_requested")}
@@ -744,15 +748,28 @@ def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) 
 
 
 def _figures_times(filters: DashboardFilters) -> list[dict[str, Any]]:
+    """Percentiles sort every case of the period (a quarter: ~250,000 at a million a year),
+    so they are cached under the figures' version and the query itself (filters, sub-tree):
+    exact while the version stands, recomputed after any refresh that changed a figure."""
     inner, params = _sql(figure_rows(filters).values_list("days_to_acknowledge", "days_to_first_reply",
                                                           "days_to_close"))
+    version = figures_version()
+    key = "dashboard:times:" + hashlib.sha256(repr((version, inner, params)).encode()).hexdigest()
+    cached = cache.get(key) if version is not None else None
+    if cached is not None:
+        return [{"measure": name, "label": label, "median": med, "p90": p90, "n": n}
+                for (name, label), (med, p90, n) in zip(MEASURES, cached, strict=True)]
     if connection.vendor != "postgresql":
-        return _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
+        rows = _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
                                 f"FROM ({inner}) AS f", params)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Three sorts of a quarter's cases: in memory, not in temporary files (4 MB default).
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        return _percentile_rows(f"SELECT * FROM ({inner}) AS f(w0, w1, w2)", params)
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Three sorts of a quarter's cases: in memory, not in temporary files (4 MB default).
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            rows = _percentile_rows(f"SELECT * FROM ({inner}) AS f(w0, w1, w2)", params)
+    if version is not None:
+        cache.set(key, [(r["median"], r["p90"], r["n"]) for r in rows], 3600)
+    return rows
 
 
 def _figures_trend(filters: DashboardFilters) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ live dashboard queries use, so a duration is the same number either way."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -15,7 +16,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from intake.models import Rating
-from triage.models import Case, CaseFigures, CaseStatus, FiguresDay, FiguresDirty, WorkdayIndex
+from triage.models import Case, CaseFigures, CaseStatus, FiguresDay, FiguresDirty, FiguresVersion, WorkdayIndex
 from triage.workdays import WorkCalendar
 
 WORKDAY_HORIZON_YEARS = 8
@@ -93,7 +94,7 @@ _RATED = "('acceptance_notice', 'handle', 'transfer')"
 _OPEN = "(" + ", ".join(f"'{s}'" for s in sorted(
     set(CaseStatus) - {CaseStatus.RECEIVED, CaseStatus.NOT_ACCEPTED, CaseStatus.CLOSED, CaseStatus.RATED,
                        CaseStatus.ARCHIVED})) + ")"
-COLUMNS = [f.column for f in CaseFigures._meta.concrete_fields]
+COLUMNS = [str(f.column) for f in CaseFigures._meta.concrete_fields]
 
 
 def _flag(cond: str) -> str:
@@ -212,6 +213,7 @@ def figures_refresh(*, max_rows: int | None = None, rebuild_above: int | None = 
             with _day_delta(ids):
                 CaseFigures.objects.filter(case_id__in=ids).delete()
                 _insert(where, ids)
+            _new_version()
         done += len(queued)
     return done
 
@@ -227,6 +229,7 @@ def figures_rebuild() -> int:
         n = _insert("1 = 1", [])
         FiguresDay.objects.all().delete()
         _days_insert()
+        _new_version()
         return n
 
 
@@ -321,6 +324,15 @@ def _day_delta(ids: list[int]) -> Iterator[None]:
                        f"AND EXISTS (SELECT 1 FROM figures_net n WHERE {match.replace('f.', table + '.')})")
         cursor.execute("DROP TABLE figures_net")
         cursor.execute("DROP TABLE figures_delta")
+
+
+def _new_version() -> None:
+    FiguresVersion.objects.update_or_create(id=1, defaults={"token": uuid.uuid4().hex})
+
+
+def figures_version() -> str | None:
+    """The current token of the figures (None before their first refresh)."""
+    return FiguresVersion.objects.filter(id=1).values_list("token", flat=True).first()
 
 
 def figures_as_of(now: datetime | None = None) -> datetime:

@@ -233,3 +233,14 @@ class FiguresDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.department_id}"
+
+
+class FiguresVersion(models.Model):
+    """One row: a token replaced in the same transaction as any change to the figures, so a
+    result computed from them can be cached under it and is exact while it is current."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return self.token

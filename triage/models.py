@@ -14,6 +14,7 @@ from triage.dashboard_models import (
     CaseFigures,
     FiguresDay,
     FiguresDirty,
+    FiguresVersion,
     PublishedCase,
     WorkdayIndex,
 )
@@ -48,7 +49,7 @@ __all__ = [
     "DeadlineUnit",
     "Department",
     "DepartmentKind",
-    "FiguresDay", "FiguresDirty",
+    "FiguresDay", "FiguresDirty", "FiguresVersion",
     "Priority",
     "PublishedCase",
     "ReplyTemplate",

@@ -144,3 +144,12 @@ def test_a_head_outside_the_filter_reads_live(history: dict) -> None:
     assert D.figures_apply(user=head, filters=_filters(department=head.staff_profile.department))
     assert not D.figures_apply(user=head, filters=other)
     assert not D.figures_apply(user=head, filters=PERIOD)
+
+
+def test_cached_percentiles_follow_a_change(history: dict) -> None:
+    before, _live = _both(history["leader"])
+    again, _live = _both(history["leader"])  # the same version: from the cache
+    assert again["times"] == before["times"]
+    Case.objects.filter(pk=history["a"].pk).update(acknowledged_at=at(2026, 10, 12, 10))
+    figures, live = _both(history["leader"])
+    assert figures["times"] == live["times"] != before["times"]

@@ -180,5 +180,12 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(models.F('detail'), models.F('day'), django.db.models.functions.comparison.Coalesce(models.F('department_id'), models.Value(0)), models.F('channel'), django.db.models.functions.comparison.Coalesce(models.F('category_id'), models.Value(0)), models.F('matter_type'), name='figuresday_key')],
             },
         ),
+        migrations.CreateModel(
+            name='FiguresVersion',
+            fields=[
+                ('id', models.PositiveSmallIntegerField(default=1, primary_key=True, serialize=False)),
+                ('token', models.CharField(max_length=32)),
+            ],
+        ),
         migrations.RunPython(install_triggers, remove_triggers),
     ]
