@@ -100,15 +100,17 @@ def routing_edited(sender: Any, **kwargs: Any) -> None:
 
 
 def calendar_edited(sender: Any, **kwargs: Any) -> None:
-    """A holiday override changed: drop the dashboards' working-day index; the next
-    dashboard request rebuilds it from the calendar (triage.dashboard.workday_index_sync)."""
+    """A holiday override changed: drop the dashboards' working-day index (the next dashboard
+    request rebuilds it from the calendar); then, after commit, move the running deadlines
+    whose period holds the changed day (old and new date of an edit) and recompute the
+    per-case figures, whose working-day durations may have moved (tasks: a minute or two at
+    a million cases)."""
     from triage.models import WorkdayIndex
 
     transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())
     instance = kwargs.get("instance")
-    if instance is not None:
-        days = {instance.date, getattr(instance, "_date_before_edit", None) or instance.date}
-        transaction.on_commit(lambda: _recalendar_later(sorted(days)))
+    days = {instance.date, getattr(instance, "_date_before_edit", None) or instance.date} if instance else set()
+    transaction.on_commit(lambda: _recalendar_later(sorted(days)))
 
 
 def calendar_before_edit(sender: Any, *, instance: Any, **kwargs: Any) -> None:
@@ -118,13 +120,18 @@ def calendar_before_edit(sender: Any, *, instance: Any, **kwargs: Any) -> None:
 
 
 def _recalendar_later(days: list[Any]) -> None:
-    """Hand the deadline recomputation to the worker; without a broker, do it here (a
-    calendar edit is rare, and a due date must not silently stay wrong)."""
+    """Hand the deadline recomputation and the dashboards' rebuild to the worker. Without a
+    broker, move the deadlines here (a calendar edit is rare, and a due date must not
+    silently stay wrong); the figures' rebuild waits for `manage.py dashboard_figures
+    --rebuild` (minutes at a million cases: not in an admin's request)."""
     from triage.deadlines import deadlines_recalendar
-    from triage.tasks import recalendar_deadlines
+    from triage.tasks import rebuild_dashboard_figures, recalendar_deadlines
 
     try:
-        recalendar_deadlines.delay([day.isoformat() for day in days])
+        if days:
+            recalendar_deadlines.delay([day.isoformat() for day in days])
+        rebuild_dashboard_figures.delay()
     except Exception as exc:  # noqa: BLE001 - kombu raises several kinds when the broker is down
-        logger.warning("Could not queue the deadline recomputation (%s); running it now.", type(exc).__name__)
+        logger.warning("Could not queue the calendar follow-up (%s): moving deadlines now; run "
+                       "`manage.py dashboard_figures --rebuild` when the broker is back.", type(exc).__name__)
         deadlines_recalendar(days)

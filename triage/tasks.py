@@ -199,3 +199,21 @@ def recalendar_deadlines(days: list[str]) -> int:
     from triage.deadlines import deadlines_recalendar
 
     return deadlines_recalendar([date.fromisoformat(day) for day in days])
+
+
+@shared_task(name="triage.tasks.refresh_dashboard_figures", acks_late=True)
+def refresh_dashboard_figures() -> int:
+    """Periodic (beat): recompute the dashboard figures of the cases changed since the last
+    run (triage.dashboard_figures). Idempotent; a lost run leaves the queue for the next."""
+    from triage.dashboard_figures import figures_refresh
+
+    return figures_refresh()
+
+
+@shared_task(name="triage.tasks.rebuild_dashboard_figures", acks_late=True, time_limit=3600)
+def rebuild_dashboard_figures() -> int:
+    """After a holiday override changed: every working-day duration may have moved."""
+    from triage.dashboard_figures import figures_rebuild, workday_index_sync
+
+    workday_index_sync(force=True)
+    return figures_rebuild()

@@ -45,6 +45,11 @@ def _close(case: Case, team: Team, when: tuple[int, ...]) -> Case:
 
 @pytest.fixture
 def history(demo_org: None) -> dict[str, Any]:
+    return build_history()
+
+
+def build_history() -> dict[str, Any]:
+    """The hand-computed history (needs the demo organisation)."""
     team, other = Team(OWN, "own"), Team(OTHER, "other")
     leader = staff("leader1", "leadership", "379900-gov")
     # A: web, received Wed 30 Sep 10:00, accepted Thu 8 Oct 10:00 (1–7 Oct are holidays):
