@@ -26,12 +26,15 @@ logger = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def _warm_up(**kwargs: object) -> None:
-    """Load the model and gazetteer when a pool process starts, not on its first report."""
+    """Load the model and gazetteer, and build the classifier's derived tables, when a pool
+    process starts, not on its first report."""
     from triage.decide import active_model, extract_place
 
     try:
-        active_model()
+        model = active_model()
         extract_place("")
+        if model is not None:
+            model[1].warm_up()
     except Exception:  # noqa: BLE001 - e.g. tables not migrated yet; the first task retries the load
         logger.warning("Triage warm-up failed; the model loads on first use.")
 
