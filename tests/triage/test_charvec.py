@@ -39,6 +39,16 @@ def test_the_fast_path_gives_the_same_matrix(options: dict[str, object]) -> None
     assert np.abs((fast - slow).toarray()).max() < 1e-12
 
 
+def test_texts_of_a_batch_never_share_an_n_gram() -> None:
+    """The batch is one array with a separator between texts: an n-gram across two texts
+    (or one containing the separator's own character, inside a text) must not appear."""
+    train = [*TRAIN, "甲\x00乙", "甲\x00乙", "丙丁", "丙丁"]
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, min_df=1).fit(train)
+    texts = ["甲", "\x00乙", "丙", "丁", "甲\x00乙丙丁", "", "丙"]
+    fast = charvec.CharNgramIndex(vectorizer).transform(texts)
+    assert np.abs((fast - vectorizer.transform(texts)).toarray()).max() < 1e-12
+
+
 def test_each_gram_of_the_vocabulary_is_encoded_as_its_digits() -> None:
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False).fit(TRAIN + UNSEEN)
     index = charvec.CharNgramIndex(vectorizer)
