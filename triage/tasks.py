@@ -71,6 +71,9 @@ class TriageBatches(Batches):  # type: ignore[misc]
 
 
 def _acknowledge_together(requests: list[Request]) -> None:
+    """Acknowledge the requests' messages in one broker pipeline when their channel offers
+    it (`QoS.acks_together`), else one by one as Batches does; errors are logged as kombu's
+    ack_log_error logs them (an unacknowledged message is redelivered; triage is idempotent)."""
     pending = [r for r in requests if not r.acknowledged]
     channels = {id(r.message.channel): r.message.channel for r in pending}
     together = getattr(getattr(next(iter(channels.values()), None), "qos", None), "acks_together", None)
