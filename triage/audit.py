@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -86,12 +86,15 @@ def event_append(*, case: Case, kind: str, from_status: str, to_status: str, act
 
 
 def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]]], *, actor_kind: str = "system",
-                         at: datetime | None = None) -> list[CaseEvent]:
+                         at: datetime | None = None,
+                         save: Callable[[list[Case]], object] | None = None) -> list[CaseEvent]:
     """Append one system event to each of many cases with one INSERT.
 
     The caller holds the row locks of all the cases (select_for_update) and loaded them
     after locking, so `audit_seq`/`audit_head` on each object are the chain heads; the new
-    heads are set on the objects, and the caller saves them with the rest of its update.
+    heads are set on the objects. `save` (the caller's one UPDATE of the cases) runs after
+    the heads are set and before the events are inserted and announced, so receivers of
+    case_events_appended read the cases as they now are, as after event_append.
     Entries: (case, kind, from_status, to_status, payload)."""
     at = at or timezone.now()
     events = []
@@ -106,6 +109,8 @@ def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]
                                 actor=None, actor_kind=actor_kind, payload=payload, at=at, prev_hash=prev_hash,
                                 hash=digest))
         case.audit_seq, case.audit_head = seq, digest
+    if save is not None:
+        save([case for case, *_rest in entries])
     if connection.vendor == "postgresql":
         _insert_events(events, actor_kind=actor_kind, at=at)
     else:

@@ -358,10 +358,13 @@ def case_routed(*, case: Case) -> Case:
 ROUTED_FIELDS = ["due_at", "audit_seq", "audit_head"]
 
 
-def cases_routed(cases: list[Case], *, at: datetime | None = None) -> list[Case]:
+def cases_routed(cases: list[Case], *, at: datetime | None = None,
+                 save: Callable[[list[Case]], object] | None = None) -> list[Case]:
     """case_routed for a batch of locked cases the triage worker decided: the same clocks,
-    due dates and events, with a fixed number of queries for the whole batch. The caller
-    saves the cases (ROUTED_FIELDS with its own)."""
+    due dates and events, with a fixed number of queries for the whole batch. `save` is
+    the caller's write of the cases (ROUTED_FIELDS with its own); it runs before the
+    events are appended, as case_routed saves the case before its event, so that what
+    follows the events (notifications) sees the cases routed."""
     if not cases:
         return cases
     at = at or timezone.now()
@@ -375,7 +378,7 @@ def cases_routed(cases: list[Case], *, at: datetime | None = None) -> list[Case]
           "queue_reason": case.queue_reason[:40] if case.queue_reason else ""})
         for case in cases
     ]
-    events_append_locked(event_entries, at=at)
+    events_append_locked(event_entries, at=at, save=save)
     return cases
 
 
