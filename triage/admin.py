@@ -134,7 +134,7 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if db_field.name == "groups" and field is not None:
             labels = _role_labels()
-            field.label_from_instance = lambda group: labels.get(group.name, group.name)
+            field.label_from_instance = lambda group: labels.get(group.name, group.name)  # type: ignore[method-assign,assignment]
         return field
 
     def get_queryset(self, request: Any) -> Any:

@@ -109,7 +109,9 @@ def test_the_classifier_takes_the_fast_paths_and_predicts_the_same(active_classi
     parts: list[Part] = [part for _name, part in union.transformer_list]
     assert [type(part._fast_path()) for part in parts] == [charvec.WordPairIndex, charvec.CharNgramIndex]
     fast = union.transform(prepared).toarray()
-    slow = np.hstack([part.vectorizer.transform([x[part.part] for x in prepared]).toarray() for part in parts])
+    assert all(part.vectorizer is not None for part in parts)
+    slow = np.hstack([part.vectorizer.transform([x[part.part] for x in prepared]).toarray()  # type: ignore[union-attr]
+                      for part in parts])
     assert np.abs(fast - slow).max() < 1e-12
     clf = model.pipeline.named_steps["clf"]
     assert np.abs(clf.predict_proba(fast) - clf.predict_proba(slow)).max() < 1e-12

@@ -101,7 +101,7 @@ def test_a_change_queues_the_case_and_the_page_refreshes_it(history: dict) -> No
 
 
 def _rows() -> list[dict[str, Any]]:
-    return list(CaseFigures.objects.order_by("case_id").values())
+    return [dict(row) for row in CaseFigures.objects.order_by("case_id").values()]
 
 
 def _days() -> list[tuple[Any, ...]]:
