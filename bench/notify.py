@@ -14,7 +14,9 @@ What it measures
    scan_deadlines` run) in this process, first with `--small` cases, then after more cases
    are added up to `--cases`: a cold scan (every 临期/超期 notice, escalation step with its
    case event and 督办, and send queued is new) and a warm rescan (nothing new: what a
-   beat every five minutes does). For each: wall time and the number of SQL statements.
+   beat every five minutes does). For each: wall time, the CPU time of this process and
+   its PostgreSQL backend (the work, whatever else the machine runs), how busy the whole
+   machine was meanwhile, and the number of SQL statements.
 
 Target: the cold scan of `--cases` cases under 10 s, and statements independent of the
 number of cases (the same count at both sizes).
@@ -25,7 +27,7 @@ Isolation: only the bench database is written, and dropped at the end. Redis dat
 
 Run:
     cd /work/main && .venv/bin/python bench/notify.py [--cases 200000] [--small 20000] \
-        [--database-url URL] [--redis-url URL]
+        [--database-url URL] [--redis-url URL] [--bench-database NAME]
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ sys.path.insert(0, str(BASE_DIR))
 from bench.harness import (  # noqa: E402 - after sys.path is set
     bench_env,
     create_database,
+    db_backends,
     drop_database,
+    machine_cpu,
     manage,
     redis_delete,
+    self_cpu,
     table,
     with_database,
 )
@@ -136,12 +141,18 @@ def generate_cases(start_id: int, n: int, now: datetime, rng: random.Random) -> 
     del Case
 
 
-def measured_scan(now: datetime) -> tuple[float, int, Any]:
+def measured_scan(now: datetime, database: str) -> tuple[float, int, Any, float, float]:
+    """(wall seconds, statements, result, CPU seconds of this process and its PostgreSQL
+    backend, share of the machine's CPU busy meanwhile): the CPU time says how much work the
+    scan is when other processes make the wall time wait."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from notifications.services import deadline_scan
 
+    connection.ensure_connection()
+    cpu_before = self_cpu() + sum(db_backends(database).values())
+    busy_before, total_before = machine_cpu()
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         if os.environ.get("BENCH_PROFILE"):
@@ -154,10 +165,13 @@ def measured_scan(now: datetime) -> tuple[float, int, Any]:
         else:
             result = deadline_scan(now=now)
         seconds = time.perf_counter() - started
+    cpu = self_cpu() + sum(db_backends(database).values()) - cpu_before
+    busy_after, total_after = machine_cpu()
+    busy = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
     if os.environ.get("BENCH_SHOW_SLOW"):
         for q in sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:6]:
             print(f"  {q['time']}s {q['sql'][:160]!r}")
-    return seconds, len(queries), result
+    return seconds, len(queries), result, cpu, busy
 
 
 def counts() -> dict[str, int]:
@@ -174,6 +188,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--small", type=int, default=20_000)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--bench-database", default=BENCH_DB,
+                        help="name of the throwaway database (created, then dropped)")
     args = parser.parse_args(argv)
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         parser.error("--database-url must be a PostgreSQL URL")
@@ -184,7 +200,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    bench_url = with_database(args.database_url, BENCH_DB)
+    bench_db = args.bench_database
+    bench_url = with_database(args.database_url, bench_db)
     work_dir = Path(tempfile.mkdtemp(prefix="qingfeng-bench-notify-"))
     setup: dict[str, float] = {}
     rows: list[list[str]] = []
@@ -193,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     try:
         t = time.perf_counter()
-        create_database(args.database_url, BENCH_DB)
+        create_database(args.database_url, bench_db)
         env = {**os.environ, **bench_env(bench_url, args.redis_url, work_dir / "var", cache_prefix=CACHE_PREFIX,
                                          QINGFENG_QUEUE_PREFIX=QUEUE_PREFIX)}
         manage(env, "migrate", "--noinput")
@@ -218,11 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             setup[f"COPY cases {done + 1}..{size}"] = time.perf_counter() - t
             done = size
             for label in ("cold", "warm"):
-                seconds, queries, result = measured_scan(now)
+                seconds, queries, result, cpu, busy = measured_scan(now, bench_db)
                 results[f"{size}-{label}"] = (seconds, queries)
-                rows.append([f"{size:,} open cases, {label} scan", f"{seconds:.2f}", str(queries),
-                             str(result.due_soon + result.overdue), f"{result.escalated_1}/{result.escalated_2}",
-                             str(result.queued)])
+                rows.append([f"{size:,} open cases, {label} scan", f"{seconds:.2f}", f"{cpu:.2f}", f"{busy:.0%}",
+                             str(queries), str(result.due_soon + result.overdue),
+                             f"{result.escalated_1}/{result.escalated_2}", str(result.queued)])
                 print(rows[-1], flush=True)
             now += timedelta(seconds=1)
         final = counts()
@@ -230,16 +247,16 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connections
 
         connections.close_all()
-        drop_database(args.database_url, BENCH_DB)
+        drop_database(args.database_url, bench_db)
         removed = redis_delete(args.redis_url, f"{QUEUE_PREFIX}*", f"*{CACHE_PREFIX}*")
-        print(f"cleanup: database {BENCH_DB!r} dropped; {removed} Redis key(s) deleted", flush=True)
+        print(f"cleanup: database {bench_db!r} dropped; {removed} Redis key(s) deleted", flush=True)
 
     print()
     print(table(["setup (not benchmarked)", "seconds"], [[k, f"{v:.1f}"] for k, v in setup.items()]))
     print(f"staff users: {staff}; after the last scan: " + ", ".join(f"{k} {v:,}" for k, v in final.items()))
     print()
-    print(table(["deadline scan", "seconds", "SQL statements", "e-mail/webhook notices", "escalated 1/2",
-                 "sends queued"], rows))
+    print(table(["deadline scan", "seconds", "CPU s (bench+postgres)", "machine busy", "SQL statements",
+                 "e-mail/webhook notices", "escalated 1/2", "sends queued"], rows))
     cold_seconds, cold_queries = results[f"{args.cases}-cold"]
     warm_small, warm_large = results[f"{args.small}-warm"][1], results[f"{args.cases}-warm"][1]
     same = results[f"{args.small}-cold"][1] == cold_queries and warm_small == warm_large

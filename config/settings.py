@@ -162,6 +162,9 @@ else:
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}"
+# kombu's Redis transport with its client reused per channel (config/broker.py): the same
+# commands, without building a client object for every delivery, ack and publish.
+CELERY_BROKER_TRANSPORT = "config.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -282,7 +285,7 @@ CSRF_COOKIE_SAMESITE = "Strict"
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "intake.staff_auth.ServiceTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -375,6 +378,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "qingfeng@localhost")
 SMS_BACKEND = os.environ.get("QINGFENG_SMS_BACKEND", "notifications.sms.ConsoleSMSBackend")
 SMS_FILE_PATH = os.environ.get("QINGFENG_SMS_FILE_PATH", str(VAR_DIR / "sms"))
 NOTIFY_SCAN_INTERVAL_SECONDS = env_int("QINGFENG_NOTIFY_SCAN_INTERVAL_SECONDS", 300)
+# Dashboards read maintained per-case figures (triage.dashboard_figures): the beat refreshes
+# the cases changed since, and a page view first refreshes up to this many queued changes
+# (beyond that it shows "数据截至" the oldest change it has not counted yet).
+DASHBOARD_FIGURES_REFRESH_SECONDS = env_int("QINGFENG_DASHBOARD_FIGURES_REFRESH_SECONDS", 60)
+DASHBOARD_READ_REFRESH_ROWS = env_int("QINGFENG_DASHBOARD_READ_REFRESH_ROWS", 5000)
 # Overdue → the department head at once; this many working days later → the level above
 # and leadership, and the case is put under 督办.
 NOTIFY_ESCALATE_AFTER_WORKDAYS = env_int("QINGFENG_NOTIFY_ESCALATE_AFTER_WORKDAYS", 3)
@@ -427,6 +435,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "triage.tasks.retrain_classifier",
         "schedule": crontab(minute=30, hour=2, day_of_week="sun"),
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 6 * 3600},
+    },
+    "refresh-dashboard-figures": {
+        "task": "triage.tasks.refresh_dashboard_figures",
+        "schedule": float(DASHBOARD_FIGURES_REFRESH_SECONDS),
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": DASHBOARD_FIGURES_REFRESH_SECONDS},
     },
     # 实时预警 (triage.alerts): a rise shows within the quarter hour.
     "scan-alerts": {

@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.health import healthz
 from intake import api, auth_views, staff_views, views
 from notifications import views as notification_views
-from triage import console_views, dashboard_views
+from triage import audit_views, console_views, dashboard_views
 from triage import views as triage_views
 
 citizen = [
@@ -57,6 +57,8 @@ staff = [
     path("staff/dashboard/report/", dashboard_views.monthly_report, name="dashboard-report"),
     path("staff/dashboard/alerts/", dashboard_views.alerts_page, name="dashboard-alerts"),
     path("staff/dashboard/alerts/<int:alert_id>/ack/", dashboard_views.alert_acknowledge, name="dashboard-alert-ack"),
+    path("staff/audit/", audit_views.audit_page, name="audit"),
+    path("staff/audit/verify/", audit_views.audit_verify_page, name="audit-verify"),
 ]
 
 api_v1 = [

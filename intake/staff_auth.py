@@ -13,6 +13,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 # Session keys set at login (see `session_started`) and refreshed by the middleware.
 AUTH_AT_KEY = "qf_auth_at"
@@ -88,3 +91,17 @@ def session_touch(session: Any, *, now: float | None = None) -> None:
     now = time.time() if now is None else now
     if now - session.get(SEEN_AT_KEY, 0) >= 60:
         session[SEEN_AT_KEY] = int(now)
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+class ServiceTokenAuthentication(TokenAuthentication):
+    """DRF tokens are for integrations (the telephony system, other government systems):
+    a token has no second factor, so it never stands in for an account that needs one."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        user, token = super().authenticate_credentials(key)
+        if otp_required(user):
+            raise AuthenticationFailed(_("该账号须通过两步验证登录，不能使用接口令牌；请为对接系统单独建立账号。"))
+        return user, token

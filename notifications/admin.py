@@ -33,8 +33,9 @@ class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["created_at", "kind", "channel", "recipient", "endpoint", "case", "status", "attempts", "sent_at"]
-    list_filter = ["status", "channel", "kind"]
+    list_display = ["created_at", "kind", "channel", "in_app", "recipient", "endpoint", "case", "status", "attempts",
+                    "sent_at"]
+    list_filter = ["status", "channel", "in_app", "kind"]
     search_fields = ["key"]
     raw_id_fields = ["recipient", "case", "department", "endpoint"]
     readonly_fields = [f.name for f in Notification._meta.fields]

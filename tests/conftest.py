@@ -200,6 +200,19 @@ def clerk(demo_org: None) -> Any:
     return user
 
 
+def migrate_to(target: list[tuple[str, str]]) -> Any:
+    """Migrate the test database to `target` ([] leaves: the latest) and return the apps
+    (historical models) of that state, for tests of data migrations."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    target = target or executor.loader.graph.leaf_nodes()
+    executor.migrate(target)
+    return executor.loader.project_state(target).apps
+
+
 def wait_for(predicate: Any, *, timeout: float = 30, interval: float = 0.2) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -96,10 +96,11 @@ def current_totp(username: str) -> str:
     return totp_code(totp_device(get_user_model().objects.get(username=username)))
 
 
-def staff_login(page: Page, username: str, shots: Screens, step: str, run: Any = None) -> None:
+def staff_login(page: Page, username: str, shots: Screens, step: str, run: Any = None, *,
+                password: str = PASSWORD) -> None:
     page.goto("/staff/login/")
     page.locator("input[name=username]").fill(username)
-    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("input[name=password]").fill(password)
     response = submit_and_wait(page, "登录", "/staff/login/")
     assert response.status == 302, body_text(page)
     if "/staff/otp/" in page.url:  # a role that may reveal identities: the second factor

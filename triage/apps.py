@@ -18,7 +18,7 @@ class TriageConfig(AppConfig):
         handoff.reporter_feedback_given.connect(receivers.reporter_rated, dispatch_uid="triage.rated")
         handoff.reporter_review_requested.connect(receivers.reporter_requested_review, dispatch_uid="triage.review")
         handoff.register_case_summary_provider(receivers.case_summary_for_report)
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
 
         from intake.models import Area
         from triage.models import Category, Department, TermRule
@@ -28,6 +28,8 @@ class TriageConfig(AppConfig):
                 signal.connect(receivers.routing_edited, sender=model, dispatch_uid=f"triage.routing_edited.{model.__name__}")
         from triage.models import CalendarOverride
 
+        pre_save.connect(receivers.calendar_before_edit, sender=CalendarOverride,
+                         dispatch_uid="triage.calendar_before_edit")
         for signal in (post_save, post_delete):
             signal.connect(receivers.calendar_edited, sender=CalendarOverride,
                            dispatch_uid=f"triage.calendar_edited.{signal is post_save}")

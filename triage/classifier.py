@@ -251,6 +251,11 @@ class Classifier:
             )
         return results
 
+    def warm_up(self) -> None:
+        """Build now what the first batch would otherwise build: the vectorised paths, the
+        feature names and the term weights (a worker does this before taking tasks)."""
+        self.explain_prepared([([], "")])
+
     def _word_vectorizer(self) -> TfidfVectorizer:
         union: FeatureUnion = self.pipeline.named_steps["features"]
         return union.transformer_list[0][1].vectorizer
@@ -347,10 +352,17 @@ class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         fast = self._fast_path()
         return fast.transform(texts) if fast is not None else self.vectorizer.transform(texts)
 
-    def _fast_path(self) -> charvec.CharNgramIndex | None:
-        """The vectorised char n-gram path (same matrix, ~10x faster), built on first use."""
+    def _fast_path(self) -> charvec.CharNgramIndex | charvec.TermIndex | charvec.WordPairIndex | None:
+        """The vectorised path (same matrix: char n-grams ~10x faster, words and word pairs
+        ~10x), built on first use."""
         if not hasattr(self, "_fast"):
-            self._fast = charvec.CharNgramIndex(self.vectorizer) if charvec.supports(self.vectorizer) else None
+            fast: charvec.CharNgramIndex | charvec.TermIndex | charvec.WordPairIndex | None = None
+            vectorizer = self.vectorizer
+            if charvec.supports(vectorizer):
+                fast = charvec.CharNgramIndex(vectorizer)
+            elif vectorizer is not None and charvec.supports_terms(vectorizer):
+                fast = (charvec.WordPairIndex if vectorizer.analyzer is _words else charvec.TermIndex)(vectorizer)
+            self._fast = fast
         return self._fast
 
     def __getstate__(self) -> dict[str, Any]:

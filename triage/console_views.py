@@ -29,7 +29,8 @@ from intake.services import content_view_record
 from intake.views import signing_safe_disposition
 from triage import workflow
 from triage.deadlines import DeadlineState, case_deadlines
-from triage.models import Case, CaseEvent, CaseStatus, Category, Department, ReplyTemplate
+from triage.models import CLOSED_STATES, Case, CaseEvent, CaseStatus, Category, Department, ReplyTemplate
+from triage.publication import can_publish
 from triage.selectors import (
     ALL,
     OPEN,
@@ -335,6 +336,8 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         "note_form": note_form or NoteForm(), "duplicates": duplicates, "duplicate_count": duplicate_count,
         "events": _events(case), "rating": rating, "failed": failed,
         "matter_label": dict(MatterType.choices).get(case.matter_type, case.matter_type),
+        # A head reaches the publish page of a closed case from here (it had no link).
+        "can_publish": case.status in CLOSED_STATES and can_publish(user=user, case=case),
     }, status=status)
 
 

@@ -5,21 +5,34 @@ the console filters that list the cases it counts (`Figure.query`)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Case as When_
-from django.db.models import Count, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Count, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, Substr, TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Feedback, Rating
-from triage.models import Case, CaseStatus, Deadline, Department, WorkdayIndex
+from triage.dashboard_figures import (
+    close_end_sql,
+    figures_as_of,
+    figures_refresh,
+    figures_version,
+    local_date_sql,
+    workday_index_sync,
+    workdays_sql,
+)
+from triage.dashboard_models import FIGURE_KINDS
+from triage.models import Case, CaseFigures, CaseStatus, Deadline, Department, FiguresDay, WorkdayIndex
 from triage.selectors import (
     AGE_BUCKETS,
     OPEN_STATES,
@@ -29,7 +42,6 @@ from triage.selectors import (
     local_day_start,
     scope_root,
 )
-from triage.workdays import WorkCalendar
 from triage.workflow import Role, roles_of
 
 KIND_LABELS = {"acceptance_notice": _("受理告知"), "handle": _("办结"), "transfer": _("转交（登记交办）")}
@@ -159,7 +171,11 @@ def summary_counts(*, user: User, filters: DashboardFilters) -> dict[str, Figure
         duplicate=Count("pk", filter=Q(duplicate_of__isnull=False)),
     )
     c["review_requested"] = qs.filter(report__in=ReviewRequest.objects.values("report")).count()
-    c["original"] = c["received"] - c["duplicate"]
+    return _count_figures(c, filters)
+
+
+def _count_figures(c: dict[str, Any], filters: DashboardFilters) -> dict[str, Figure]:
+    c = {**c, "original": c["received"] - c["duplicate"]}
     flags = {"received": None, "supervised": None, "closed": "closed", "routed": "routed", "misrouted": "misrouted",
              "reopened": "reopened", "review_requested": "review_requested", "duplicate": "duplicate",
              "original": "original"}
@@ -185,7 +201,10 @@ def deadline_rates(*, user: User, filters: DashboardFilters, now: datetime) -> l
     rows = _fetch(
         "SELECT kind, SUM(CASE WHEN late > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN late = 0 AND ok > 0 THEN 1 ELSE 0 END) "
         f"FROM ({inner}) AS per_case GROUP BY kind", params)
-    got = {kind: (int(late or 0), int(ok or 0)) for kind, late, ok in rows}
+    return _deadline_figures({kind: (int(late or 0), int(ok or 0)) for kind, late, ok in rows}, filters)
+
+
+def _deadline_figures(got: dict[str, tuple[int, int]], filters: DashboardFilters) -> list[dict[str, Any]]:
     out = []
     for kind in RATED_KINDS:
         late, ok = got.get(kind, (0, 0))
@@ -199,8 +218,12 @@ def extensions_used(*, user: User, filters: DashboardFilters) -> dict[str, Figur
     cases = dashboard_cases(user=user, filters=filters)
     c = Deadline.objects.filter(case__in=cases.values("pk"), extensions__gt=0, cancelled_at__isnull=True).aggregate(
         n=Coalesce(models_sum("extensions"), 0), cases=Count("case_id", distinct=True))
+    return _extension_figures(int(c["n"]), int(c["cases"]), filters)
+
+
+def _extension_figures(n: int, cases: int, filters: DashboardFilters) -> dict[str, Figure]:
     query = filters.console(flag="extended")
-    return {"extensions": Figure(int(c["n"]), query), "cases": Figure(int(c["cases"]), query)}
+    return {"extensions": Figure(n, query), "cases": Figure(cases, query)}
 
 
 def models_sum(name: str) -> Any:
@@ -215,6 +238,10 @@ def satisfaction(*, user: User, filters: DashboardFilters) -> dict[str, Any]:
     qs = dashboard_cases(user=user, filters=filters).filter(split_from__isnull=True, report__feedback__isnull=False)
     got = dict(qs.values("report__feedback__rating").annotate(n=Count("pk")).values_list(
         "report__feedback__rating", "n"))
+    return _satisfaction_figures(got, filters)
+
+
+def _satisfaction_figures(got: dict[str, int], filters: DashboardFilters) -> dict[str, Any]:
     total = sum(got.values())
     rows = [{"rating": r.value, "label": r.label, "count": Figure(int(got.get(r.value, 0)),
                                                                      filters.console(flag=f"rating_{r.value}")),
@@ -224,70 +251,6 @@ def satisfaction(*, user: User, filters: DashboardFilters) -> dict[str, Any]:
 
 
 # --- working-day percentiles ----------------------------------------------------------------
-
-WORKDAY_HORIZON_YEARS = 8
-
-
-def workday_index_sync(*, first: date | None = None, last: date | None = None, force: bool = False) -> int:
-    """Make the working-day index cover [first, last] (default: the last years and the next
-    one). The whole table is rebuilt so ordinals stay consecutive; a few thousand rows."""
-    today = timezone.localdate()
-    first = min(first or today, today.replace(year=today.year - WORKDAY_HORIZON_YEARS, day=1))
-    last = max(last or today, date(today.year + 1, 12, 31))
-    if not force:
-        bounds = WorkdayIndex.objects.order_by().aggregate(lo=_min("date"), hi=_max("date"))
-        if bounds["lo"] is not None and bounds["lo"] <= first and bounds["hi"] >= last:
-            return 0
-        first, last = min(first, bounds["lo"] or first), max(last, bounds["hi"] or last)
-    calendar = WorkCalendar()
-    rows, ordinal, day = [], 0, first
-    while day <= last:
-        work = calendar.is_workday(day)
-        rows.append(WorkdayIndex(date=day, is_workday=work, ordinal=ordinal))
-        ordinal += work
-        day += timedelta(days=1)
-    with transaction.atomic():
-        WorkdayIndex.objects.all().delete()
-        WorkdayIndex.objects.bulk_create(rows, batch_size=2000)
-    return len(rows)
-
-
-def _min(name: str) -> Any:
-    from django.db.models import Min
-
-    return Min(name)
-
-
-def _max(name: str) -> Any:
-    from django.db.models import Max
-
-    return Max(name)
-
-
-def _utc_offset_hours() -> int:
-    offset = timezone.localtime().utcoffset()
-    return int(offset.total_seconds() // 3600) if offset else 0
-
-
-def _workdays_sql(start: str, end: str, s: str, e: str) -> str:
-    """Working days from `start` to `end` (SQL expressions of timestamps), with `s` and `e`
-    the index rows of their local dates: whole working days between, plus the working part
-    of the first and last day (WorkCalendar.working_seconds_between / 86400)."""
-    if connection.vendor == "postgresql":
-        tz = timezone.get_current_timezone_name()
-        frac = "(EXTRACT(EPOCH FROM ({t} AT TIME ZONE '" + tz + "')::time) / 86400.0)"
-    else:
-        hours = _utc_offset_hours()
-        frac = "(julianday({t}, '" + f"{hours:+d} hours" + "') - julianday(date({t}, '" + f"{hours:+d} hours" + "')))"
-    return (f"({e}.ordinal - {s}.ordinal + CASE WHEN {e}.is_workday THEN {frac.format(t=end)} ELSE 0 END "
-            f"- CASE WHEN {s}.is_workday THEN {frac.format(t=start)} ELSE 0 END)")
-
-
-def _local_date_sql(t: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"(({t}) AT TIME ZONE '{timezone.get_current_timezone_name()}')::date"
-    return f"date({t}, '{_utc_offset_hours():+d} hours')"
-
 
 def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
     """Median and p90 of the working days from receipt to acknowledgement, to the first reply
@@ -299,15 +262,21 @@ def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, A
     table = WorkdayIndex._meta.db_table
     ends = {"acknowledge": "c.ack", "first_reply": "c.reply", "close": "c.closing"}
     # time_to_close is stored once, at the first close; a reopened case keeps it.
-    close_end = "(c.created + c.ttc)" if connection.vendor == "postgresql" else "c.closed"
-    ends["close"] = close_end
+    ends["close"] = close_end_sql("c.created", "c.closed", "c.ttc")
     joins, cols = [], []
     for i, (name, _label) in enumerate(MEASURES):
         end = ends[name]
-        joins.append(f"LEFT JOIN {table} e{i} ON e{i}.date = {_local_date_sql(end)}")
-        cols.append(f"{_workdays_sql('c.created', end, 's', f'e{i}')} AS w{i}")
+        joins.append(f"LEFT JOIN {table} e{i} ON e{i}.date = {local_date_sql(end)}")
+        cols.append(f"{workdays_sql('c.created', end, 's', f'e{i}')} AS w{i}")
     base = (f"SELECT {', '.join(cols)} FROM ({inner}) AS c(created, ack, reply, closed, ttc) "
-            f"JOIN {table} s ON s.date = {_local_date_sql('c.created')} {' '.join(joins)}")
+            f"JOIN {table} s ON s.date = {local_date_sql('c.created')} {' '.join(joins)}")
+    if connection.vendor == "sqlite":
+        base = _sqlite_columns(base.replace("AS c(created, ack, reply, closed, ttc)", "AS c"))
+    return _percentile_rows(base, params)
+
+
+def _percentile_rows(base: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Median, p90 and count of the columns w0, w1, w2 of `base` (one per MEASURES)."""
     out = []
     if connection.vendor == "postgresql":
         aggs = ", ".join(f"percentile_cont(0.5) WITHIN GROUP (ORDER BY w{i}), "
@@ -317,8 +286,6 @@ def response_times(*, user: User, filters: DashboardFilters) -> list[dict[str, A
             med, p90, n = row[3 * i: 3 * i + 3]
             out.append({"measure": name, "label": label, "median": _round(med), "p90": _round(p90), "n": int(n)})
         return out
-    base = base.replace("AS c(created, ack, reply, closed, ttc)", "AS c")
-    base = _sqlite_columns(base)
     for i, (name, label) in enumerate(MEASURES):
         med, n = _sqlite_percentile(base, f"w{i}", 0.5, params)
         p90, _n = _sqlite_percentile(base, f"w{i}", 0.9, params)
@@ -358,14 +325,23 @@ def _round(value: Any) -> float | None:
 def backlog(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
     """Open cases now (not bounded by the period): overdue, and by age since receipt."""
     qs = dashboard_cases(user=user, filters=filters, period=False).filter(status__in=OPEN_STATES)
-    aggs: dict[str, Any] = {"open": Count("pk"),
-                            "overdue": Count("pk", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
+    return _backlog_figures(qs.aggregate(**_backlog_aggregates(now)), filters)
+
+
+def _backlog_aggregates(now: datetime) -> dict[str, Any]:
+    """open, overdue and age_<bucket> counts of open cases (or their figures rows). Counts
+    created_at (never null), which the figures' open-case index holds: an index-only scan."""
+    aggs: dict[str, Any] = {"open": Count("created_at"),
+                            "overdue": Count("created_at", filter=Q(due_at__lt=Coalesce(F("suspended_at"), Value(now))))}
     for code, first, last in AGE_BUCKETS:
         q = Q(created_at__lte=now - timedelta(days=first))
         if last is not None:
             q &= Q(created_at__gt=now - timedelta(days=last + 1))
-        aggs[f"age_{code}"] = Count("pk", filter=q)
-    c = qs.aggregate(**aggs)
+        aggs[f"age_{code}"] = Count("created_at", filter=q)
+    return aggs
+
+
+def _backlog_figures(c: dict[str, Any], filters: DashboardFilters) -> dict[str, Any]:
     buckets = []
     for code, first, last in AGE_BUCKETS:
         label = f"{first}–{last}" if last is not None else f"≥{first}"
@@ -425,6 +401,14 @@ def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> lis
         n=Count("pk"), good=Count("pk", filter=Q(report__feedback__rating__in=[Rating.SATISFIED,
                                                                                 Rating.BASICALLY_SATISFIED])))
              .order_by())
+    return _league_rows(node, units, (counts, clocks, backlog_rows, rated), filters)
+
+
+def _league_rows(node: Department | None, units: list[Department], got: tuple[dict[Any, dict[str, Any]], ...],
+                 filters: DashboardFilters) -> list[dict[str, Any]]:
+    """The league table from per-unit counts, clocks (ok, late), backlog (open, overdue) and
+    ratings (n, good)."""
+    counts, clocks, backlog_rows, rated = got
     rows = []
     for u in ([node] if node is not None else []) + units:
         own = node is not None and u.pk == node.pk
@@ -454,11 +438,15 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _trend_window(filters: DashboardFilters) -> tuple[date, date]:
+    last = week_start(filters.end)
+    return last - timedelta(weeks=TREND_WEEKS - 1), last
+
+
 def weekly_trend(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]:
     """The last TREND_WEEKS weeks up to the period's end: received, closed, and the
     satisfied share of ratings given that week."""
-    last = week_start(filters.end)
-    first = last - timedelta(weeks=TREND_WEEKS - 1)
+    first, last = _trend_window(filters)
     tz = timezone.get_current_timezone()
     window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
                               channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
@@ -473,11 +461,15 @@ def weekly_trend(*, user: User, filters: DashboardFilters) -> list[dict[str, Any
     ratings = {w: (n, good) for w, n, good in fb.values("w").annotate(
         n=Count("pk"), good=Count("pk", filter=Q(rating__in=[Rating.SATISFIED, Rating.BASICALLY_SATISFIED])))
         .values_list("w", "n", "good")}
+    return _trend_rows(first, (_by_day(received), _by_day(closed), _by_day(ratings)), filters)
 
-    def by_day(d: dict[Any, Any]) -> dict[date, Any]:
-        return {(timezone.localtime(k).date() if isinstance(k, datetime) else k): v for k, v in d.items()}
 
-    received_d, closed_d, ratings_d = by_day(received), by_day(closed), by_day(ratings)
+def _by_day(d: dict[Any, Any]) -> dict[date, Any]:
+    return {(timezone.localtime(k).date() if isinstance(k, datetime) else k): v for k, v in d.items()}
+
+
+def _trend_rows(first: date, got: tuple[dict[date, Any], ...], filters: DashboardFilters) -> list[dict[str, Any]]:
+    received_d, closed_d, ratings_d = got
     weeks = []
     for i in range(TREND_WEEKS):
         w = first + timedelta(weeks=i)
@@ -538,6 +530,10 @@ def place_heat(*, user: User, filters: DashboardFilters) -> list[dict[str, Any]]
     counts: dict[str, int] = {}
     for town, n in rows:
         counts[town] = counts.get(town, 0) + int(n)
+    return _place_rows(counts, filters)
+
+
+def _place_rows(counts: dict[str, int], filters: DashboardFilters) -> list[dict[str, Any]]:
     names = dict(Area.objects.filter(code__in=list({c[:6] for c in counts} | set(counts))).values_list("code", "name"))
     top = max(counts.values(), default=0)
     districts: dict[str, dict[str, Any]] = {}
@@ -575,14 +571,25 @@ def _term_counts(qs: QuerySet[Case]) -> dict[str, int]:
 def rising_topics(*, user: User, filters: DashboardFilters, limit: int = 10) -> list[dict[str, Any]]:
     """Terms in at least TOPIC_MIN_REPORTS reports in the week ending at the period's end,
     by their rise over the week before."""
+    this, before = _topic_weeks(filters)
+    now_counts = _term_counts(dashboard_cases(user=user, filters=this))
+    prev = _term_counts(dashboard_cases(user=user, filters=before))
+    return _topic_rows(this, now_counts, prev, limit)
+
+
+def _topic_weeks(filters: DashboardFilters) -> tuple[DashboardFilters, DashboardFilters]:
+    """The week ending at the period's end and the week before."""
     end = filters.end
     this = DashboardFilters(start=end - timedelta(days=6), end=end, department=filters.department,
                             channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
     before = DashboardFilters(start=end - timedelta(days=13), end=end - timedelta(days=7),
                               department=filters.department, channel=filters.channel, category=filters.category,
                               matter_type=filters.matter_type)
-    now_counts = _term_counts(dashboard_cases(user=user, filters=this))
-    prev = _term_counts(dashboard_cases(user=user, filters=before))
+    return this, before
+
+
+def _topic_rows(this: DashboardFilters, now_counts: dict[str, int], prev: dict[str, int],
+                limit: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"term": t, "count": Figure(n, this.console(term=t)), "previous": prev.get(t, 0), "rise": n - prev.get(t, 0)}
         for t, n in now_counts.items() if n >= TOPIC_MIN_REPORTS]
@@ -590,11 +597,222 @@ def rising_topics(*, user: User, filters: DashboardFilters, limit: int = 10) -> 
     return [r for r in rows if r["rise"] > 0][:limit]
 
 
+# --- the same figures from the maintained per-case rows (triage.dashboard_figures) ------------------
+
+
+def figures_apply(*, user: User, filters: DashboardFilters) -> bool:
+    """Whether `dashboard_cases` is, for this user and filters, exactly the non-RECEIVED
+    cases of the filters (which CaseFigures holds): for leadership always; for a head when
+    the department filter lies within their sub-tree (their scope covers it whole)."""
+    roles = roles_of(user)
+    if not user.is_active:
+        return False
+    if user.is_superuser or roles & {Role.LEADERSHIP, Role.AUDITOR}:
+        return True
+    profile = getattr(user, "staff_profile", None)
+    return (Role.HEAD in roles and profile is not None and filters.department is not None
+            and filters.department.path.startswith(profile.department.path))
+
+
+def _scoped(qs: QuerySet[Any], filters: DashboardFilters) -> QuerySet[Any]:
+    """CaseFigures or FiguresDay rows under the filters but the period."""
+    if filters.department is not None:
+        qs = qs.filter(department_id__in=list(Department.objects.filter(path__startswith=filters.department.path)
+                                              .values_list("pk", flat=True)))
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.category:
+        qs = qs.filter(category_id=filters.category)
+    if filters.matter_type:
+        qs = qs.filter(matter_type=filters.matter_type)
+    return qs.order_by()
+
+
+def figure_rows(filters: DashboardFilters, *, period: bool = True) -> QuerySet[CaseFigures]:
+    """The CaseFigures rows of `dashboard_cases` under the filters (see `figures_apply`)."""
+    qs = CaseFigures.objects.all()
+    if period:
+        qs = qs.filter(created_at__gte=local_day_start(filters.start),
+                       created_at__lt=local_day_start(filters.end + timedelta(days=1)))
+    return _scoped(qs, filters)
+
+
+def day_rows(filters: DashboardFilters) -> QuerySet[FiguresDay]:
+    """The FiguresDay rows of the period (local days, as `dashboard_cases` bounds it)."""
+    detail = bool(filters.channel or filters.category or filters.matter_type)
+    return _scoped(FiguresDay.objects.filter(detail=detail, day__gte=filters.start, day__lte=filters.end), filters)
+
+
+_DAY_SUMS = ("received", "closed", "supervised", "routed", "misrouted", "reopened", "duplicate", "review_requested",
+             "extensions", "extended", "clocks_ok", "clocks_late", *(f"{p}_{x}" for _k, p in FIGURE_KINDS
+                                                                      for x in ("late", "ok")),
+             *(r.value for r in Rating))
+_RUNNING = Q(notice_due__isnull=False) | Q(handle_due__isnull=False) | Q(transfer_due__isnull=False)
+
+
+def _running_aggregates(now: datetime) -> dict[str, Any]:
+    """Over the cases with a clock running (not in FiguresDay's settled counts): per kind,
+    cases late now and cases on time so far, and clocks late now."""
+    aggs: dict[str, Any] = {}
+    for _kind, prefix in FIGURE_KINDS:
+        settled_late = Q(**{f"{prefix}_late": True}) | Q(**{f"{prefix}_paused_late": True})
+        # (Named apart from the model's fields, which the filters read.)
+        aggs[f"run_{prefix}_late"] = Count("created_at", filter=Q(**{f"{prefix}_due__lt": now}) & ~settled_late)
+        aggs[f"run_{prefix}_ok"] = Count("created_at", filter=Q(**{f"{prefix}_due__gte": now, f"{prefix}_ok": True})
+                                         & ~settled_late)
+        aggs[f"run_{prefix}_clocks_late"] = Count("created_at", filter=Q(**{f"{prefix}_due__lt": now}))
+    return aggs
+
+
+def _unit_of(units: list[Department], node: Department | None) -> dict[int | None, int | None]:
+    """Department id → the league unit (a child of `node` whose sub-tree holds it, else node)."""
+    default = node.pk if node is not None else None
+    out: dict[int | None, int | None] = {None: default}
+    for pk, path in Department.objects.values_list("pk", "path"):
+        out[pk] = next((u.pk for u in units if path.startswith(u.path)), default)
+    return out
+
+
+def _rolled(rows: list[dict[str, Any]], key: dict[int | None, Any] | None = None) -> dict[Any, dict[str, int]]:
+    """Sum per-department rows into groups (`key`: department id → group; None: one total)."""
+    out: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        group = out.setdefault(key.get(row["department_id"]) if key is not None else None, {})
+        for k, v in row.items():
+            if k != "department_id":
+                group[k] = group.get(k, 0) + int(v or 0)
+    return out
+
+
+def _period_by_department(filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
+    """The period's counts per department: FiguresDay's settled counts plus, from
+    CaseFigures, the clocks still running judged against now."""
+    rows: dict[int | None, dict[str, Any]] = {
+        r["department_id"]: dict(r) for r in day_rows(filters).values("department_id").annotate(
+            **{k: Sum(k) for k in _DAY_SUMS})}
+    running: Any = figure_rows(filters).filter(_RUNNING).values("department_id").annotate(**_running_aggregates(now))
+    for run in running:
+        row = rows.setdefault(run["department_id"], {"department_id": run["department_id"]})
+        for _kind, prefix in FIGURE_KINDS:
+            for x in ("late", "ok"):
+                row[f"{prefix}_{x}"] = int(row.get(f"{prefix}_{x}") or 0) + int(run[f"run_{prefix}_{x}"])
+            row["clocks_late"] = int(row.get("clocks_late") or 0) + int(run[f"run_{prefix}_clocks_late"])
+    return list(rows.values())
+
+
+def _figures_dashboard(*, user: User, filters: DashboardFilters, now: datetime) -> dict[str, Any]:
+    """`dashboard` from FiguresDay and CaseFigures: a handful of grouped queries over per-day
+    sums and over the open cases, whatever the number of cases."""
+    period = _period_by_department(filters, now)
+    open_rows: list[dict[str, Any]] = [dict(r) for r in figure_rows(filters, period=False).filter(is_open=True)
+                                       .values("department_id").annotate(**_backlog_aggregates(now))]
+    total = _rolled(period).get(None, {})
+    c = {k: total.get(k, 0) for k in ("received", "closed", "supervised", "routed", "misrouted", "reopened",
+                                       "duplicate", "review_requested")}
+    deadlines = {kind: (total.get(f"{prefix}_late", 0), total.get(f"{prefix}_ok", 0)) for kind, prefix in FIGURE_KINDS}
+    backlog_total = _rolled(open_rows).get(None, {})
+
+    node, units = league_units(user=user, filters=filters)
+    unit_of = _unit_of(units, node)
+    by_unit = _rolled(period, unit_of)
+    counts = {u: {"received": r.get("received", 0), "closed": r.get("closed", 0)} for u, r in by_unit.items()}
+    clocks = {u: {"ok": r.get("clocks_ok", 0), "late": r.get("clocks_late", 0)} for u, r in by_unit.items()}
+    rated = {u: {"n": sum(r.get(x.value, 0) for x in Rating),
+                 "good": r.get(Rating.SATISFIED.value, 0) + r.get(Rating.BASICALLY_SATISFIED.value, 0)}
+             for u, r in by_unit.items() if any(r.get(x.value, 0) for x in Rating)}
+
+    area = dict(Department.objects.values_list("pk", "area__code"))
+    places: dict[str, int] = {}
+    for row in period:
+        if row["department_id"] is not None and row.get("received"):
+            town = area[row["department_id"]][:9]
+            places[town] = places.get(town, 0) + int(row["received"])
+
+    weeks = _figures_trend(filters)
+    this, before = _topic_weeks(filters)
+    return {
+        "counts": _count_figures(c, filters),
+        "deadlines": _deadline_figures(deadlines, filters),
+        "extensions": _extension_figures(total.get("extensions", 0), total.get("extended", 0), filters),
+        "times": _figures_times(filters),
+        "backlog": _backlog_figures({k: backlog_total.get(k, 0) for k in _backlog_aggregates(now)}, filters),
+        "satisfaction": _satisfaction_figures({x.value: total[x.value] for x in Rating if total.get(x.value)},
+                                              filters),
+        "league": _league_rows(node, units, (counts, clocks, _rolled(open_rows, unit_of), rated), filters),
+        "weeks": weeks,
+        "chart": trend_chart(weeks),
+        "places": _place_rows(places, filters),
+        "topics": _topic_rows(this, _figure_term_counts(figure_rows(this)), _figure_term_counts(figure_rows(before)),
+                              10),
+    }
+
+
+def _figures_times(filters: DashboardFilters) -> list[dict[str, Any]]:
+    """Percentiles sort every case of the period (a quarter: ~250,000 at a million a year),
+    so they are cached under the figures' version and the query itself (filters, sub-tree):
+    exact while the version stands, recomputed after any refresh that changed a figure."""
+    inner, params = _sql(figure_rows(filters).values_list("days_to_acknowledge", "days_to_first_reply",
+                                                          "days_to_close"))
+    version = figures_version()
+    key = "dashboard:times:" + hashlib.sha256(repr((version, inner, params)).encode()).hexdigest()
+    cached = cache.get(key) if version is not None else None
+    if cached is not None:
+        return [{"measure": name, "label": label, "median": med, "p90": p90, "n": n}
+                for (name, label), (med, p90, n) in zip(MEASURES, cached, strict=True)]
+    if connection.vendor != "postgresql":
+        rows = _percentile_rows(f"SELECT days_to_acknowledge AS w0, days_to_first_reply AS w1, days_to_close AS w2 "
+                                f"FROM ({inner}) AS f", params)
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Three sorts of a quarter's cases: in memory, not in temporary files (4 MB default).
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            rows = _percentile_rows(f"SELECT * FROM ({inner}) AS f(w0, w1, w2)", params)
+    if version is not None:
+        cache.set(key, [(r["median"], r["p90"], r["n"]) for r in rows], 3600)
+    return rows
+
+
+def _figures_trend(filters: DashboardFilters) -> list[dict[str, Any]]:
+    first, last = _trend_window(filters)
+    window = DashboardFilters(start=first, end=last + timedelta(days=6), department=filters.department,
+                              channel=filters.channel, category=filters.category, matter_type=filters.matter_type)
+    received: dict[date, int] = {}
+    closed: dict[date, int] = {}
+    ratings: dict[date, tuple[int, int]] = {}
+    for day, n, closed_on, rated_on, good in day_rows(window).values("day").annotate(
+            n=Sum("received"), c=Sum("closed_on"), r=Sum("rated_on"), g=Sum("rated_good_on")).values_list(
+            "day", "n", "c", "r", "g"):
+        w = week_start(day)
+        received[w] = received.get(w, 0) + int(n)
+        closed[w] = closed.get(w, 0) + int(closed_on)
+        r, g = ratings.get(w, (0, 0))
+        ratings[w] = (r + int(rated_on), g + int(good))
+    return _trend_rows(first, (received, closed, {w: v for w, v in ratings.items() if v[0]}), filters)
+
+
+def _figure_term_counts(qs: QuerySet[CaseFigures]) -> dict[str, int]:
+    """Reports per classifier term over CaseFigures rows (terms: primary cases only)."""
+    inner, params = _sql(qs.filter(is_primary=True, terms__isnull=False).values("terms"))
+    if connection.vendor == "postgresql":
+        sql = (f"SELECT t.term, COUNT(*) FROM ({inner}) AS f(terms) "
+               "CROSS JOIN LATERAL jsonb_array_elements_text(f.terms) AS t(term) GROUP BY t.term")
+    else:
+        sql = f"SELECT j.value, COUNT(*) FROM ({inner}) AS f, json_each(f.terms) AS j GROUP BY j.value"
+    return {str(term): int(n) for term, n in _fetch(sql, params)}
+
+
 # --- the whole page ------------------------------------------------------------------------------
 
 
-def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = None) -> dict[str, Any]:
+def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = None,
+              source: str = "auto") -> dict[str, Any]:
+    """Every figure of the page. `source`: "figures" reads the maintained CaseFigures rows
+    (refreshed first, a bounded amount: see DASHBOARD_READ_REFRESH_ROWS), "live" the case
+    tables; "auto" the figures wherever they hold exactly the user's cases."""
     now = now or timezone.now()
+    if source == "figures" or (source == "auto" and figures_apply(user=user, filters=filters)):
+        figures_refresh(max_rows=settings.DASHBOARD_READ_REFRESH_ROWS, rebuild_above=None)  # never a rebuild
+        return {**_figures_dashboard(user=user, filters=filters, now=now), "as_of": figures_as_of(now)}
     weeks = weekly_trend(user=user, filters=filters)
     return {
         "counts": summary_counts(user=user, filters=filters),
@@ -608,4 +826,5 @@ def dashboard(*, user: User, filters: DashboardFilters, now: datetime | None = N
         "chart": trend_chart(weeks),
         "places": place_heat(user=user, filters=filters),
         "topics": rising_topics(user=user, filters=filters),
+        "as_of": None,
     }

@@ -14,21 +14,24 @@ seconds otherwise) and the due time moves on by that much when the clock resumes
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from triage.workdays import WorkCalendar, end_of_day
+from triage.workdays import WorkCalendar, end_of_day, local_midnight
 from triage.workflow_models import Deadline, DeadlinePolicy, DeadlineUnit, Priority
 
 if TYPE_CHECKING:
     from triage.models import Case
+
+logger = logging.getLogger(__name__)
 
 
 class DeadlineState(models.TextChoices):
@@ -160,6 +163,56 @@ def cases_due_refresh(cases: list[Case]) -> None:
     )
     for case in cases:
         case.due_at = earliest.get(case.pk)
+
+
+def deadlines_recalendar(days: list[date], *, chunk: int = 2000) -> int:
+    """After the working-day calendar changed on `days` (a holiday added, a make-up working
+    day, an override removed): move the due time of every running day-counted clock whose
+    period contains one of those days, and keep `Case.due_at` in step. Hour clocks do not
+    depend on the calendar. Idempotent; returns how many clocks moved.
+
+    A clock is affected when it started before the end of a changed day and is due on or
+    after that day (a new working day can only pull a due date forward to a day at or after
+    it; a new rest day can only push it later)."""
+    from triage.models import Case
+
+    if not days:
+        return 0
+    first, last = min(days), max(days)
+    calendar = WorkCalendar()
+    affected = (
+        Deadline.objects.filter(met_at__isnull=True, cancelled_at__isnull=True,
+                                unit__in=[DeadlineUnit.WORKING_DAYS, DeadlineUnit.CALENDAR_DAYS],
+                                started_at__lt=local_midnight(last + timedelta(days=1)),
+                                due_at__gte=local_midnight(first))
+        .order_by("pk")
+        .only("pk", "case_id", "started_at", "amount", "extended_amount", "unit", "paused_seconds", "due_at")
+    )
+    moved = 0
+    batch: list[Deadline] = []
+
+    def flush() -> None:
+        with transaction.atomic():
+            Deadline.objects.bulk_update(batch, ["due_at"])
+            case_ids = sorted({d.case_id for d in batch})
+            earliest = (Deadline.objects.filter(case_id=models.OuterRef("pk"), met_at__isnull=True,
+                                                cancelled_at__isnull=True)
+                        .order_by("due_at").values("due_at")[:1])
+            Case.objects.filter(pk__in=case_ids).update(due_at=models.Subquery(earliest))
+        batch.clear()
+
+    for deadline in affected.iterator(chunk_size=chunk):
+        before = deadline.due_at
+        _recompute(deadline, calendar)
+        if deadline.due_at != before:
+            batch.append(deadline)
+            moved += 1
+            if len(batch) >= chunk:
+                flush()
+    if batch:
+        flush()
+    logger.info("Calendar change on %s..%s moved %d running deadlines.", first, last, moved)
+    return moved
 
 
 def deadline_cancel(*, case: Case, kind: str, at: datetime | None = None) -> None:

@@ -8,7 +8,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, Report
-from triage.dashboard_models import Alert, AlertKind, PublishedCase, WorkdayIndex
+from triage.dashboard_models import (
+    Alert,
+    AlertKind,
+    CaseFigures,
+    FiguresDay,
+    FiguresDirty,
+    FiguresVersion,
+    PublishedCase,
+    WorkdayIndex,
+)
 
 # Workflow models live in their own module; imported here so Django registers them.
 from triage.workflow_models import (
@@ -22,10 +31,33 @@ from triage.workflow_models import (
 )
 
 __all__ = [
-    "CLOSED_STATES", "Alert", "AlertKind", "Area", "CalendarOverride", "Case", "CaseEvent", "CaseStatus", "Category",
+    "CLOSED_STATES",
+    "Alert",
+    "AlertKind",
+    "Area",
+    "CalendarOverride",
+    "Case",
+    "CaseEvent",
+    "CaseFigures",
+    "CaseStatus",
+    "Category",
     "ClassifierModel",
-    "Correction", "Deadline", "DeadlineKind", "DeadlinePolicy", "DeadlineUnit", "Department", "DepartmentKind",
-    "Priority", "PublishedCase", "ReplyTemplate", "Report", "RuleKind", "StaffProfile", "TermRule", "WorkdayIndex",
+    "Correction",
+    "Deadline",
+    "DeadlineKind",
+    "DeadlinePolicy",
+    "DeadlineUnit",
+    "Department",
+    "DepartmentKind",
+    "FiguresDay", "FiguresDirty", "FiguresVersion",
+    "Priority",
+    "PublishedCase",
+    "ReplyTemplate",
+    "Report",
+    "RuleKind",
+    "StaffProfile",
+    "TermRule",
+    "WorkdayIndex",
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from intake import crypto
 from intake.models import Rating, ReporterIdentity
-from triage.dashboard import _keyed
+from triage.dashboard import DashboardFilters, _keyed, _period_by_department, _rolled, _unit_of, rate
 from triage.models import CLOSED_STATES, Case, Deadline, Department, PublishedCase
 from triage.selectors import RATED_KINDS, _late_deadline_q, local_day_start
 from triage.workflow import Role, covers, roles_of
@@ -103,16 +103,37 @@ def month_bounds(month: date) -> tuple[date, date]:
     return first, last
 
 
-def public_statistics(*, month: date, department: Department | None = None) -> list[dict[str, Any]]:
+def public_statistics(*, month: date, department: Department | None = None, source: str = "figures",
+                      now: datetime | None = None) -> list[dict[str, Any]]:
     """Per department (each with its sub-tree) for one month: reports received, closed,
-    on-time rate (clocks of the rated kinds) and satisfaction. Counts only, in SQL."""
+    on-time rate (clocks of the rated kinds) and satisfaction. Counts only, in SQL: from the
+    dashboards' maintained figures (as of the beat's last refresh: an anonymous page does
+    not refresh them), or with source="live" from the case tables."""
+    now = now or timezone.now()
     first, last = month_bounds(month)
-    lo, hi = local_day_start(first), local_day_start(last + timedelta(days=1))
     if department is None:
         roots = list(Department.objects.filter(parent__isnull=True, is_active=True))
         department = roots[0] if len(roots) == 1 else None
     units = list(Department.objects.filter(parent=department, is_active=True).order_by("path")
                  if department is not None else Department.objects.filter(parent__isnull=True, is_active=True))
+    if source == "live":
+        return _public_statistics_live(first, last, units, now)
+    by_unit = _rolled(_period_by_department(DashboardFilters(start=first, end=last), now), _unit_of(units, None))
+    rows = []
+    for u in units:
+        r = by_unit.get(u.pk, {})
+        if not r.get("received"):
+            continue
+        good = r.get(Rating.SATISFIED.value, 0) + r.get(Rating.BASICALLY_SATISFIED.value, 0)
+        rows.append({"department": u, "received": r["received"], "closed": r.get("closed", 0),
+                     "on_time_rate": rate(r.get("clocks_ok", 0), r.get("clocks_ok", 0) + r.get("clocks_late", 0)),
+                     "satisfaction": rate(good, sum(r.get(x.value, 0) for x in Rating)),
+                     "has_children": u.children.exists()})
+    return rows
+
+
+def _public_statistics_live(first: date, last: date, units: list[Department], now: datetime) -> list[dict[str, Any]]:
+    lo, hi = local_day_start(first), local_day_start(last + timedelta(days=1))
 
     def unit_of(prefix: str) -> When_:
         # Each row stands for its department's whole sub-tree.
@@ -125,7 +146,7 @@ def public_statistics(*, month: date, department: Department | None = None) -> l
     clocks = _keyed("grp", Deadline.objects.filter(
         case__in=cases.values("pk"), kind__in=RATED_KINDS, cancelled_at__isnull=True).annotate(
         grp=unit_of("case__")).values("grp").annotate(
-        late=Count("pk", filter=_late_deadline_q(timezone.now())),
+        late=Count("pk", filter=_late_deadline_q(now)),
         ok=Count("pk", filter=Q(met_at__isnull=False, met_at__lte=F("due_at")))).order_by())
     rated = _keyed("unit", cases.filter(split_from__isnull=True, report__feedback__isnull=False)
              .annotate(unit=unit_of("")).values("unit").annotate(

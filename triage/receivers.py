@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from triage.workflow import (
     case_register,
     case_review_request,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def create_case(sender: Any, *, report: Report, **kwargs: Any) -> None:
@@ -97,8 +100,38 @@ def routing_edited(sender: Any, **kwargs: Any) -> None:
 
 
 def calendar_edited(sender: Any, **kwargs: Any) -> None:
-    """A holiday override changed: drop the dashboards' working-day index; the next
-    dashboard request rebuilds it from the calendar (triage.dashboard.workday_index_sync)."""
+    """A holiday override changed: drop the dashboards' working-day index (the next dashboard
+    request rebuilds it from the calendar); then, after commit, move the running deadlines
+    whose period holds the changed day (old and new date of an edit) and recompute the
+    per-case figures, whose working-day durations may have moved (tasks: a minute or two at
+    a million cases)."""
     from triage.models import WorkdayIndex
 
     transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())
+    instance = kwargs.get("instance")
+    days = {instance.date, getattr(instance, "_date_before_edit", None) or instance.date} if instance else set()
+    transaction.on_commit(lambda: _recalendar_later(sorted(days)))
+
+
+def calendar_before_edit(sender: Any, *, instance: Any, **kwargs: Any) -> None:
+    """Remember the date an override had before an edit: both days may move deadlines."""
+    if instance.pk:
+        instance._date_before_edit = sender.objects.filter(pk=instance.pk).values_list("date", flat=True).first()
+
+
+def _recalendar_later(days: list[Any]) -> None:
+    """Hand the deadline recomputation and the dashboards' rebuild to the worker. Without a
+    broker, move the deadlines here (a calendar edit is rare, and a due date must not
+    silently stay wrong); the figures' rebuild waits for `manage.py dashboard_figures
+    --rebuild` (minutes at a million cases: not in an admin's request)."""
+    from triage.deadlines import deadlines_recalendar
+    from triage.tasks import rebuild_dashboard_figures, recalendar_deadlines
+
+    try:
+        if days:
+            recalendar_deadlines.delay([day.isoformat() for day in days])
+        rebuild_dashboard_figures.delay()
+    except Exception as exc:  # noqa: BLE001 - kombu raises several kinds when the broker is down
+        logger.warning("Could not queue the calendar follow-up (%s): moving deadlines now; run "
+                       "`manage.py dashboard_figures --rebuild` when the broker is back.", type(exc).__name__)
+        deadlines_recalendar(days)

@@ -52,8 +52,9 @@ def _store_decisions(pairs: list[tuple[Case, Decision]]) -> list[Case]:
         case.updated_at = now
         case.status = CaseStatus.ASSIGNED if decision.route else CaseStatus.AWAITING_TRIAGE
         cases.append(case)
-    workflow.cases_routed(cases, at=now)  # events, clocks and due dates, for the whole batch
-    _write_fields(cases, [*DECISION_FIELDS, *workflow.ROUTED_FIELDS])
+    # Clocks, due dates and events for the whole batch; the cases are written (one UPDATE)
+    # before their events are appended, so notifications see them routed.
+    workflow.cases_routed(cases, at=now, save=lambda saved: _write_fields(saved, [*DECISION_FIELDS, *workflow.ROUTED_FIELDS]))
     return cases
 
 

@@ -7,12 +7,15 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
@@ -26,18 +29,70 @@ logger = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def _warm_up(**kwargs: object) -> None:
-    """Load the model and gazetteer when a pool process starts, not on its first report."""
+    """Load the model and gazetteer, and build the classifier's derived tables, when a pool
+    process starts, not on its first report."""
     from triage.decide import active_model, extract_place
 
     try:
-        active_model()
+        model = active_model()
         extract_place("")
+        if model is not None:
+            model[1].warm_up()
     except Exception:  # noqa: BLE001 - e.g. tables not migrated yet; the first task retries the load
         logger.warning("Triage warm-up failed; the model loads on first use.")
 
 
+class TriageBatches(Batches):  # type: ignore[misc]
+    """celery-batches' Batches, acknowledging a returned batch's messages together.
+
+    Batches acknowledges each message of a batch (acks_late) through its request, one
+    broker round trip each. Here, when the channel supports it (config.broker), the acks
+    of the batch are sent as one pipeline at the same moment, when the batch returns.
+    Everything else, including when a message counts as done, is Batches' own."""
+
+    def flush(self, requests: Collection[Request]) -> Any:
+        requests = list(requests)
+        acks_early = [r for r in requests if not r.task.acks_late]
+        acks_late = [r for r in requests if r.task.acks_late]
+
+        def on_accepted(pid: int, time_accepted: float) -> None:
+            for req in acks_early:
+                req.acknowledge()
+
+        def on_return(result: Any) -> None:
+            _acknowledge_together(acks_late)
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, ([SimpleRequest.from_request(r) for r in requests],), 0, None),
+            accept_callback=on_accepted,
+            callback=on_return,
+        )
+
+
+def _acknowledge_together(requests: list[Request]) -> None:
+    """Acknowledge the requests' messages in one broker pipeline when their channel offers
+    it (`QoS.acks_together`), else one by one as Batches does; errors are logged as kombu's
+    ack_log_error logs them (an unacknowledged message is redelivered; triage is idempotent)."""
+    pending = [r for r in requests if not r.acknowledged]
+    channels = {id(r.message.channel): r.message.channel for r in pending}
+    together = getattr(getattr(next(iter(channels.values()), None), "qos", None), "acks_together", None)
+    if len(channels) != 1 or together is None:
+        for req in pending:
+            req.acknowledge()
+        return
+    errors = tuple(pending[0].connection_errors)
+    try:
+        with together():
+            for req in pending:
+                req.message.ack()
+                req.acknowledged = True
+    except errors as exc:  # as kombu's ack_log_error: unacknowledged messages come back later
+        logger.critical("Couldn't acknowledge a triage batch of %d message(s): %r", len(pending), exc, exc_info=True)
+
+
 @shared_task(
-    base=Batches,
+    base=TriageBatches,
     name="triage.tasks.triage_report",
     acks_late=True,
     flush_every=settings.TRIAGE_BATCH_SIZE,
@@ -188,3 +243,32 @@ def scan_alerts() -> int:
     from triage.alerts import alerts_scan
 
     return len(alerts_scan())
+
+
+@shared_task(name="triage.tasks.recalendar_deadlines", acks_late=True, time_limit=3600)
+def recalendar_deadlines(days: list[str]) -> int:
+    """The working-day calendar changed on `days` (ISO dates): move the running deadlines
+    those days fall into. Idempotent (a re-run finds nothing left to move)."""
+    from datetime import date
+
+    from triage.deadlines import deadlines_recalendar
+
+    return deadlines_recalendar([date.fromisoformat(day) for day in days])
+
+
+@shared_task(name="triage.tasks.refresh_dashboard_figures", acks_late=True)
+def refresh_dashboard_figures() -> int:
+    """Periodic (beat): recompute the dashboard figures of the cases changed since the last
+    run (triage.dashboard_figures). Idempotent; a lost run leaves the queue for the next."""
+    from triage.dashboard_figures import figures_refresh
+
+    return figures_refresh()
+
+
+@shared_task(name="triage.tasks.rebuild_dashboard_figures", acks_late=True, time_limit=3600)
+def rebuild_dashboard_figures() -> int:
+    """After a holiday override changed: every working-day duration may have moved."""
+    from triage.dashboard_figures import figures_rebuild, workday_index_sync
+
+    workday_index_sync(force=True)
+    return figures_rebuild()

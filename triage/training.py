@@ -98,7 +98,9 @@ def evaluate(classifier: clf.Classifier, examples: list[Example]) -> dict[str, o
 
 
 def data_hash(examples: list[Example]) -> str:
-    digest = hashlib.sha256()
+    """What a model learnt from: its examples and how their text is cut (so a change of
+    dictionary, stop words or HMM makes the weekly retraining run, not skip)."""
+    digest = hashlib.sha256(clf.segmenter_signature().encode() + b"\x1d")
     for e in examples:
         digest.update(e.label.encode() + b"\x1f" + e.text.encode() + b"\x1e")
     return digest.hexdigest()

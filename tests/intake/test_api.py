@@ -110,6 +110,17 @@ def test_staff_intake_requires_a_token(api: APIClient, demo_org: None) -> None:
     assert response.status_code in (401, 403) and not Report.objects.exists()
 
 
+def test_a_token_never_stands_in_for_an_account_that_needs_a_second_factor(demo_org: None,
+                                                                           django_user_model: Any) -> None:
+    head = django_user_model.objects.create_user("head-with-token", password="x-password-123")
+    head.groups.add(Group.objects.get(name="hotline_operator"), Group.objects.get(name="department_head"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=head).key}")
+    response = client.post("/api/v1/staff/reports/", {"channel": "call", "body": SAMPLE_BODY}, format="json")
+    assert response.status_code == 401 and "两步验证" in response.json()["detail"]
+    assert not Report.objects.exists()
+
+
 def test_the_schema_and_docs_are_served_without_remote_assets(api: APIClient) -> None:
     schema = api.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/v1/reports/" in schema.content

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from notifications.models import Channel, Notification, NotificationPreference
+from notifications.models import Notification, NotificationPreference
 from tests.notifications.helpers import Office, routed_case
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_it_marks_read(client: Any, office: Office) -> None:
     routed_case()
     client.force_login(office.team.handler)
     assert client.post("/staff/notifications/read/").status_code == 302
-    assert not Notification.objects.filter(recipient=office.team.handler, channel=Channel.IN_APP, read_at__isnull=True).exists()
+    assert not Notification.objects.filter(recipient=office.team.handler, in_app=True, read_at__isnull=True).exists()
     assert 'title="未读"' not in client.get("/staff/notifications/").content.decode()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.models import Channel, Kind, Notification, Status
+from notifications.models import Channel, Kind, Notification
 from tests.notifications.helpers import Office, clock, scan_at
 from tests.triage.casework import at, new_case
 from triage.models import DeadlineKind
@@ -39,7 +39,9 @@ def test_a_case_goes_due_soon_then_overdue_across_national_day_once_per_step(off
     assert scan_at(at(2026, 10, 20, 15)).due_soon == 0
     names = {u.username: 1 for u in office.department_staff}
     assert _per_recipient(Kind.DUE_SOON) == names
-    assert Notification.objects.filter(kind=Kind.DUE_SOON, channel=Channel.IN_APP, status=Status.SENT).count() == 3
+    # One row per recipient: in the centre at once, and e-mailed.
+    assert Notification.objects.filter(kind=Kind.DUE_SOON, in_app=True).count() == 3
+    assert not Notification.objects.filter(kind=Kind.DUE_SOON).exclude(channel=Channel.EMAIL).exists()
 
     assert scan_at(at(2026, 10, 24, 9)).overdue == 3
     assert scan_at(at(2026, 10, 24, 9, 5)).overdue == 0

@@ -90,7 +90,7 @@ def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Off
     from notifications.models import NotificationPreference, WebhookEndpoint
 
     hook = WebhookEndpoint.objects.create(name="督查", url="https://example.gov.cn/hook", kinds="escalated, supervised")
-    WebhookEndpoint.objects.create(name="其他", url="https://example.gov.cn/other", kinds="overdue")
+    other = WebhookEndpoint.objects.create(name="其他", url="https://example.gov.cn/other", kinds="overdue")
     NotificationPreference.objects.create(user=office.team.head, in_app=False)
     NotificationPreference.objects.create(user=office.leader, email=False)
     with clock(at(2026, 9, 28, 10)):
@@ -100,15 +100,22 @@ def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Off
     step1, step2 = Escalation.objects.filter(case=case).order_by("level")
     supervise = CaseEvent.objects.get(case=case, kind="supervise")
     t = office.team
+    # key: (in the centre, outgoing channel); the head turned in-app off, the leader e-mail.
     expected = {
-        f"escalated:x{step1.pk}:email:{t.head.pk}", f"escalated:x{step1.pk}:webhook:{hook.pk}",
-        f"escalated:x{step2.pk}:in_app:{office.city_head.pk}", f"escalated:x{step2.pk}:email:{office.city_head.pk}",
-        f"escalated:x{step2.pk}:in_app:{office.leader.pk}", f"escalated:x{step2.pk}:webhook:{hook.pk}",
-        f"supervised:e{supervise.pk}:email:{t.head.pk}", f"supervised:e{supervise.pk}:webhook:{hook.pk}",
-        *(f"supervised:e{supervise.pk}:{ch}:{u.pk}" for u in (t.handler, t.drafter) for ch in ("in_app", "email")),
+        f"escalated:x{step1.pk}:user:{t.head.pk}": (False, "email"),
+        f"escalated:x{step1.pk}:webhook:{hook.pk}": (False, "webhook"),
+        f"escalated:x{step2.pk}:user:{office.city_head.pk}": (True, "email"),
+        f"escalated:x{step2.pk}:user:{office.leader.pk}": (True, "in_app"),
+        f"escalated:x{step2.pk}:webhook:{hook.pk}": (False, "webhook"),
+        f"supervised:e{supervise.pk}:user:{t.head.pk}": (False, "email"),
+        f"supervised:e{supervise.pk}:webhook:{hook.pk}": (False, "webhook"),
+        **{f"supervised:e{supervise.pk}:user:{u.pk}": (True, "email") for u in (t.handler, t.drafter)},
     }
     rows = Notification.objects.filter(kind__in=[Kind.ESCALATED, Kind.SUPERVISED])
-    assert set(rows.values_list("key", flat=True)) == expected
+    assert {n.key: (n.in_app, n.channel) for n in rows} == expected
+    # The 超期 notice of the scan goes to the endpoint subscribed to it, not to the other.
+    assert list(Notification.objects.filter(kind=Kind.OVERDUE, channel=Channel.WEBHOOK).values_list(
+        "endpoint", flat=True)) == [other.pk]
     for n in rows:
         assert n.case_id == case.pk and n.department_id == case.department_id
         assert (n.status, n.sent_at is not None) == (("sent", True) if n.channel == Channel.IN_APP else ("pending", False))

@@ -20,15 +20,19 @@ def office(demo_org: None) -> Office:
 
 
 def to(kind: str, channel: str = Channel.IN_APP) -> set[str]:
-    return set(Notification.objects.filter(kind=kind, channel=channel).values_list("recipient__username", flat=True))
+    """Who got a `kind` notice in the centre (in_app) or by `channel`."""
+    rows = Notification.objects.filter(kind=kind)
+    rows = rows.filter(in_app=True) if channel == Channel.IN_APP else rows.filter(channel=channel)
+    return set(rows.values_list("recipient__username", flat=True))
 
 
 def test_a_case_assigned_to_my_department_notifies_its_handlers_and_heads(office: Office) -> None:
     case = new_case()
     assert to(Kind.CASE_ASSIGNED) == {"zj-handler", "zj-drafter", "zj-head"}
     assert to(Kind.CASE_ASSIGNED, Channel.EMAIL) == {"zj-handler", "zj-drafter", "zj-head"}
-    row = Notification.objects.filter(kind=Kind.CASE_ASSIGNED, channel=Channel.IN_APP).first()
-    assert row is not None and row.case_id == case.pk and row.status == Status.SENT
+    rows = Notification.objects.filter(kind=Kind.CASE_ASSIGNED)
+    assert rows.count() == 3  # one row per person, whatever the channels
+    assert all(row.case_id == case.pk and row.in_app and row.status == Status.PENDING for row in rows)
 
 
 def test_a_user_who_turned_e_mail_off_gets_in_app_only(office: Office) -> None:
@@ -36,6 +40,21 @@ def test_a_user_who_turned_e_mail_off_gets_in_app_only(office: Office) -> None:
     new_case()
     assert "zj-drafter" not in to(Kind.CASE_ASSIGNED, Channel.EMAIL)
     assert "zj-drafter" in to(Kind.CASE_ASSIGNED)
+    row = Notification.objects.get(kind=Kind.CASE_ASSIGNED, recipient=office.team.drafter)
+    assert (row.channel, row.status, row.sent_at is not None) == (Channel.IN_APP, Status.SENT, True)
+
+
+def test_a_user_who_turned_in_app_off_gets_e_mail_only(office: Office) -> None:
+    NotificationPreference.objects.create(user=office.team.drafter, in_app=False)
+    new_case()
+    assert "zj-drafter" not in to(Kind.CASE_ASSIGNED)
+    assert "zj-drafter" in to(Kind.CASE_ASSIGNED, Channel.EMAIL)
+
+
+def test_a_user_who_turned_everything_off_gets_nothing(office: Office) -> None:
+    NotificationPreference.objects.create(user=office.team.drafter, in_app=False, email=False)
+    new_case()
+    assert not Notification.objects.filter(recipient=office.team.drafter).exists()
 
 
 def test_the_citizen_answering_my_question_notifies_me(office: Office) -> None:
@@ -52,7 +71,7 @@ def test_an_extension_request_and_a_reply_for_review_wait_for_the_head(office: O
     workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
     assert to(Kind.APPROVAL_WAITING) == {"zj-head"}
     bring_to(case, "in_review", office.team)
-    assert Notification.objects.filter(kind=Kind.APPROVAL_WAITING, channel=Channel.IN_APP).count() == 2
+    assert Notification.objects.filter(kind=Kind.APPROVAL_WAITING, in_app=True).count() == 2
 
 
 def test_supervision_tells_the_handlers(office: Office) -> None:

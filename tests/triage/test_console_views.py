@@ -333,3 +333,12 @@ def test_the_case_page_query_count_does_not_grow_with_the_thread(team: Team) -> 
         client.post(f"/staff/cases/{case.pk}/note/", {"text": f"第{i}条备注"})
     client.get("/staff/cases/")  # shows (and clears) the saved-note messages
     assert count() == before, before
+
+
+def test_suspend_the_action_and_suspended_the_state_are_two_words_in_english(team: Team) -> None:
+    case = bring_to(new_case(department=OWN), S.IN_PROGRESS, team)
+    handler = client_for(team.handler)
+    handler.cookies["django_language"] = "en"
+    assert ">Suspend</button>" in handler.get(f"/staff/cases/{case.pk}/").content.decode()
+    act(handler, case, "suspend", reason="等待反映人提供材料。")
+    assert " · Suspended</td>" in handler.get("/staff/cases/").content.decode()

@@ -45,6 +45,11 @@ def _close(case: Case, team: Team, when: tuple[int, ...]) -> Case:
 
 @pytest.fixture
 def history(demo_org: None) -> dict[str, Any]:
+    return build_history()
+
+
+def build_history() -> dict[str, Any]:
+    """The hand-computed history (needs the demo organisation)."""
     team, other = Team(OWN, "own"), Team(OTHER, "other")
     leader = staff("leader1", "leadership", "379900-gov")
     # A: web, received Wed 30 Sep 10:00, accepted Thu 8 Oct 10:00 (1–7 Oct are holidays):
@@ -213,3 +218,12 @@ def test_a_rise_of_reports_raises_an_alert(history: dict) -> None:
     assert alert.count == 12 and alert.baseline < 2
     alerts_scan(now=NOW)  # idempotent
     assert Alert.objects.filter(kind=AlertKind.DEPARTMENT).count() == 1
+
+
+@pytest.mark.parametrize(("language", "month"), [("zh-hans", "（2026年10月）"), ("en", "October 2026")])
+def test_the_monthly_report_names_the_month_in_the_reader_language(history: dict, language: str, month: str) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(history["leader"])
+    with frozen(NOW):
+        html = client.get("/staff/dashboard/report/?month=2026-10").content.decode()
+    assert month in html

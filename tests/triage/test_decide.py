@@ -123,5 +123,25 @@ def test_simhash_is_close_for_near_duplicates_and_far_otherwise() -> None:
     assert -(2**63) <= a < 2**63
 
 
+def test_simhashes_of_a_batch_are_each_text_s_simhash_bit_by_bit() -> None:
+    import random
+    from collections import Counter
+
+    def reference(tokens: list[str]) -> int:  # the definition, one bit at a time
+        if not tokens:
+            return 0
+        counts = Counter(tokens)
+        score = [sum(n if d._token_hash(t) >> i & 1 else -n for t, n in counts.items()) for i in range(64)]
+        value = sum(1 << i for i in range(64) if score[i] > 0)
+        return value - (1 << 64) if value >= 1 << 63 else value
+
+    rng = random.Random(7)
+    words = [f"词{i}" for i in range(200)]
+    texts = [[rng.choice(words) for _ in range(rng.randint(0, 50))] for _ in range(300)] + [[], ["一"], []]
+    assert d.simhashes(texts) == [reference(tokens) for tokens in texts]
+    assert any(value < 0 for value in d.simhashes(texts))
+    assert d.simhashes([]) == [] and d.simhash([]) == 0
+
+
 def test_categories_are_a_table(demo_org: None) -> None:
     assert Category.objects.count() == 7

@@ -3,30 +3,21 @@ on whichever database the suite runs (PostgreSQL in CI, SQLite by default)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 
+from tests.conftest import migrate_to
 from tests.factories import submit
 
 BEFORE = [("triage", "0004_case_triage_permission")]
 AFTER = [("triage", "0005_case_split")]
 
 
-def _migrate(target: list[tuple[str, str]]) -> Any:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(target)
-    return executor.loader.project_state(target).apps
-
-
 @pytest.mark.django_db(transaction=True)
 def test_0005_keeps_cases_and_allows_split_parts_but_one_primary_case(demo_org: None) -> None:
     report_id = submit().report.pk
     try:
-        apps = _migrate(BEFORE)
+        apps = migrate_to(BEFORE)
         Case = apps.get_model("triage", "Case")
         case = Case.objects.get(report_id=report_id)
         case.status = "awaiting_triage"
@@ -34,7 +25,7 @@ def test_0005_keeps_cases_and_allows_split_parts_but_one_primary_case(demo_org: 
         with pytest.raises(IntegrityError), transaction.atomic():  # 0004: one case per report
             Case.objects.create(report_id=report_id, status="assigned")
 
-        apps = _migrate(AFTER)
+        apps = migrate_to(AFTER)
         Case = apps.get_model("triage", "Case")
         Correction = apps.get_model("triage", "Correction")
         case = Case.objects.get(report_id=report_id)
@@ -46,5 +37,4 @@ def test_0005_keeps_cases_and_allows_split_parts_but_one_primary_case(demo_org: 
             Case.objects.create(report_id=report_id, status="assigned")
         assert [f.name for f in Correction._meta.get_fields() if f.name in {"kind", "note"}] == ["kind", "note"]
     finally:
-        executor = MigrationExecutor(connection)
-        _migrate(executor.loader.graph.leaf_nodes())  # back to the latest schema for the tests after this one
+        migrate_to([])  # back to the latest schema for the tests after this one

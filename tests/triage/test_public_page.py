@@ -10,6 +10,7 @@ from intake.models import Rating
 from intake.services import feedback_give
 from tests.auth import otp_login
 from tests.triage.casework import Team, at, bring_to, frozen, new_case
+from triage.dashboard_figures import figures_refresh
 from triage.models import Case, CaseStatus, PublishedCase
 from triage.publication import PublicationError, case_publish, identity_problems
 
@@ -59,6 +60,7 @@ def test_a_head_publishes_and_the_public_sees_it(closed_case: tuple[Case, Team])
                                                           "summary": "某小区楼道长期堆放杂物，已督促物业清理并建立巡查制度。"})
     assert ok.status_code == 302 and PublishedCase.objects.get().published_at is not None
 
+    figures_refresh()  # what the beat does every minute: the anonymous page never refreshes
     public = Client()
     page = public.get("/public/?month=2026-10")
     html = page.content.decode()
@@ -77,3 +79,31 @@ def test_an_open_case_is_not_published(demo_org: None) -> None:
     case = new_case(department=OWN)
     with pytest.raises(PublicationError):
         case_publish(case=case, user=team.head, title="楼道堆物问题整改", summary="某小区楼道长期堆放杂物，正在处理。")
+
+
+@pytest.mark.parametrize(("language", "month"), [("zh-hans", "2026年10月"), ("en", "October 2026")])
+def test_the_month_is_written_in_the_reader_language(closed_case: tuple[Case, Team], language: str, month: str) -> None:
+    page = Client(HTTP_ACCEPT_LANGUAGE=language).get("/public/?month=2026-10").content.decode()
+    assert month in page
+
+
+def test_the_head_reaches_the_publish_page_from_the_case(closed_case: tuple[Case, Team]) -> None:
+    case, team = closed_case
+    link = f'href="/staff/cases/{case.pk}/publish/"'
+    assert link in otp_login(Client(), team.head).get(f"/staff/cases/{case.pk}/").content.decode()
+    handler = Client()
+    handler.force_login(team.handler)
+    assert link not in handler.get(f"/staff/cases/{case.pk}/").content.decode()
+
+
+def test_the_public_figures_equal_the_live_counts(closed_case: tuple[Case, Team]) -> None:
+    from datetime import date
+
+    from triage.publication import public_statistics
+
+    figures_refresh()
+    now = at(2026, 10, 31, 12)
+    for month in (date(2026, 10, 1), date(2026, 9, 1)):
+        live = public_statistics(month=month, source="live", now=now)
+        assert public_statistics(month=month, now=now) == live
+    assert live == [] and public_statistics(month=date(2026, 10, 1), now=now)[0]["received"] == 1

@@ -112,6 +112,20 @@ def test_the_weekly_retraining_is_scheduled_and_skips_unchanged_data(demo_org: N
     assert ClassifierModel.objects.count() == 1
 
 
+def test_the_weekly_retraining_runs_when_the_segmentation_changed(demo_org: None, small_csv: Path, settings: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new dictionary, stop-word list or HMM switch cuts text differently from what the
+    active model learnt: the same examples are not "unchanged data"."""
+    from triage import classifier
+    from triage.tasks import retrain_classifier
+
+    settings.TRAINING_CSV = str(small_csv)
+    first = retrain_classifier()
+    monkeypatch.setattr(classifier, "segmenter_signature", lambda: "another-dictionary")
+    second = retrain_classifier()
+    assert second and second != first and ClassifierModel.objects.count() == 2
+
+
 def test_the_weekly_retraining_without_data_only_warns(demo_org: None, tmp_path: Path, settings: Any) -> None:
     from triage.tasks import retrain_classifier
 

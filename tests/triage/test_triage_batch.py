@@ -122,3 +122,20 @@ def test_a_batch_writes_each_case_its_route_event_and_clocks(demo_org: None, act
         )
     summary = audit_verify()
     assert not summary.problems and summary.events == CaseEvent.objects.count()
+
+
+def test_a_batch_routed_case_notifies_its_department_like_a_case_routed_alone(demo_org: None, active_classifier: Any) -> None:
+    """The batch writes the cases before appending their events: the notification hook
+    reads each case as routed (status and department), not as it was before."""
+    from notifications.models import Kind, Notification
+    from tests.triage.casework import Team
+
+    team = Team("379901-zj", "zj")
+    reports = [submit(body=TEXTS[0], area_code=PLACES[0]).report, submit(body=TEXTS[3], area_code=PLACES[1]).report]
+    assert triage_reports([str(r.pk) for r in reports]) == 2
+    case = Case.objects.get(report=reports[0])
+    assert (case.status, case.department.code if case.department else None) == (CaseStatus.ASSIGNED, "379901-zj")
+    notified = set(Notification.objects.filter(case=case, kind=Kind.CASE_ASSIGNED).values_list("recipient_id", flat=True))
+    assert notified == {team.handler.pk, team.drafter.pk, team.head.pk}
+    other = Case.objects.get(report=reports[1])
+    assert not Notification.objects.filter(case=other, recipient__in=notified).exists()

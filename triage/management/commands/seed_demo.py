@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from triage.dashboard_figures import figures_rebuild
 from triage.demo_history import SeedError, iter_status_labels, seed_history
 
 
@@ -38,6 +39,9 @@ class Command(BaseCommand):
         except SeedError as exc:
             raise CommandError(str(exc)) from None
         elapsed = time.monotonic() - started
+        figures_started = time.monotonic()
+        figures = figures_rebuild()  # the dashboards' per-case figures, in one pass
+        self.stdout.write(f"dashboard figures of {figures:,} cases rebuilt in {time.monotonic() - figures_started:.1f} s")
         rows = (result.cases + result.reports + result.identities + result.deadlines + result.events
                 + result.feedback)
         self.stdout.write(

@@ -1,0 +1,120 @@
+"""The auditor's desk: the record of who viewed which report's content or identity, and the
+verification of the case event hash chains. Records, case numbers and staff-typed reasons
+only: nothing here decrypts a report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from intake.models import AccessKind, AccessRecord
+from triage.audit import AuditSummary, audit_verify
+from triage.models import Case
+
+# The auditor role's permission (triage/demo.py ROLES); superusers hold every permission.
+AUDIT_PERMISSION = "intake.view_accessrecord"
+PAGE_SIZE = 50
+
+
+def audit_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm(AUDIT_PERMISSION):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapper)
+
+
+def _case_id(number: str) -> int | None:
+    """The case id in a case number (QF + year + 8-digit sequence), or None."""
+    number = number.strip().upper()
+    if len(number) < 7 or not number.startswith("QF") or not number[2:].isdigit():
+        return None
+    case = Case.objects.filter(pk=int(number[6:])).only("pk", "created_at").first()
+    return case.pk if case is not None and case.number == number else None
+
+
+class AccessFilterForm(forms.Form):
+    username = forms.CharField(label=_lazy("查阅人"), required=False, max_length=150)
+    kind = forms.ChoiceField(label=_lazy("类型"), required=False, choices=[("", _lazy("全部")), *AccessKind.choices])
+    case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20)
+
+
+class VerifyForm(forms.Form):
+    case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20,
+                           help_text=_lazy("留空则校验全部案件的办理记录。"))
+
+    def clean_case(self) -> int | None:
+        number = self.cleaned_data["case"]
+        if not number:
+            return None
+        case_id = _case_id(number)
+        if case_id is None:
+            raise forms.ValidationError(_("找不到该案件。"))
+        return case_id
+
+
+def _records(form: AccessFilterForm) -> Any:
+    records = AccessRecord.objects.select_related("user").order_by("-at")
+    if not form.is_valid():
+        return records
+    data = form.cleaned_data
+    if data["username"]:
+        records = records.filter(user__username=data["username"].strip())
+    if data["kind"]:
+        records = records.filter(kind=data["kind"])
+    if data["case"]:
+        case_id = _case_id(data["case"])
+        records = records.filter(report_id__in=Case.objects.filter(pk=case_id or 0).values_list("report_id", flat=True))
+    return records
+
+
+def _with_cases(records: list[AccessRecord]) -> list[tuple[AccessRecord, list[Case]]]:
+    """Each record with the cases of its report (a split report has several)."""
+    cases: dict[Any, list[Case]] = {}
+    for case in Case.objects.filter(report_id__in={r.report_id for r in records}).only(
+            "pk", "created_at", "report_id").order_by("pk"):
+        cases.setdefault(case.report_id, []).append(case)
+    return [(r, cases.get(r.report_id, [])) for r in records]
+
+
+def _render(request: HttpRequest, verify_form: VerifyForm, summary: AuditSummary | None, status: int = 200) -> HttpResponse:
+    form = AccessFilterForm(request.GET or None)
+    page = Paginator(_records(form), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "triage/audit/index.html", {
+        "form": form, "page": page, "rows": _with_cases(list(page.object_list)), "filter_query": query.urlencode(),
+        "verify_form": verify_form, "summary": summary,
+    }, status=status)
+
+
+@require_GET
+@audit_required
+def audit_page(request: HttpRequest) -> HttpResponse:
+    return _render(request, VerifyForm(), None)
+
+
+@require_http_methods(["POST"])
+@audit_required
+def audit_verify_page(request: HttpRequest) -> HttpResponse:
+    """Verify the hash chains now: of one case, or of all (streams them; at a large scale
+    `manage.py verify_audit` on a replica is the better place for the full run)."""
+    form = VerifyForm(request.POST)
+    if not form.is_valid():
+        return _render(request, form, None, status=400)
+    case_id = form.cleaned_data["case"]
+    summary = audit_verify(case_ids=None if case_id is None else [case_id])
+    return _render(request, form, summary)
