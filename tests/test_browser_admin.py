@@ -145,7 +145,7 @@ def test_admin_changes_routing_deadlines_holidays_and_staff(
         page.locator("input[name=_save]").click()
     page.wait_for_load_state()
     assert info.value.status == 302, body_text(page)
-    page.locator("#id_groups_from").select_option(label="handler")
+    page.locator("#id_groups_from").select_option(label="承办人")  # the role, named as the console names it
     page.locator("#id_groups_add").click()
     page.locator("select[name='staff_profile-0-department']").select_option(str(facts["target"]))
     screens.take(page, "admin-user")
