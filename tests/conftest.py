@@ -20,6 +20,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+# Browser fixtures (browser, orm, screens) for every journey module.
+pytest_plugins = ["tests.browser"]
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = Path(os.environ.get("QINGFENG_TEST_OUTPUT", BASE_DIR / "test-output"))
 

@@ -12,20 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.browser import Orm, Screens, body_text, nav, submit_and_wait
 from tests.conftest import wait_for
 from tests.test_browser_console import case_facts, staff_login
-
-# The browser, ORM-thread and screenshot fixtures of the intake journeys.
-from tests.test_browser_intake import (  # noqa: F401
-    Orm,
-    Screens,
-    body_text,
-    browser,
-    nav,
-    orm,
-    screens,
-    submit_and_wait,
-)
 
 PASSWORD = "admin-password-123"
 NEW_PASSWORD = "handler-password-456"
@@ -101,7 +90,7 @@ def open_row(page: Page, changelist: str, name: str | None = None) -> str:
 @pytest.mark.browser
 def test_admin_changes_routing_deadlines_holidays_and_staff(
     live_server_url: str, celery_worker: Any, demo_org: None,
-    orm: Orm, browser: Callable[[], Browser], screens: Screens,  # noqa: F811
+    orm: Orm, browser: Callable[[], Browser], screens: Screens,
 ) -> None:
     facts = orm(make_admin)
     page = browser().new_context(locale="zh-CN", base_url=live_server_url).new_page()

@@ -12,19 +12,8 @@ from playwright.sync_api import Browser, Page
 
 from intake.staff_auth import otp_required
 from tests.auth import totp_code, totp_device
+from tests.browser import Orm, Screens, body_text, nav, submit_and_wait
 from tests.conftest import wait_for
-
-# The browser, ORM-thread and screenshot fixtures of the intake journeys.
-from tests.test_browser_intake import (  # noqa: F401
-    Orm,
-    Screens,
-    body_text,
-    browser,
-    nav,
-    orm,
-    screens,
-    submit_and_wait,
-)
 
 PASSWORD = "console-password-123"
 DEPARTMENT = "379921-jt"  # 南山县交通运输局: where the worker routes a taxi complaint from 青石镇
@@ -128,7 +117,7 @@ def citizen_status(page: Page, receipt: str) -> None:
 @pytest.mark.browser
 def test_a_report_is_handled_to_a_rated_reply(
     live_server_url: str, celery_worker: Any, active_classifier: Any, demo_org: None,
-    orm: Orm, browser: Callable[[], Browser], screens: Screens,  # noqa: F811
+    orm: Orm, browser: Callable[[], Browser], screens: Screens,
 ) -> None:
     orm(make_staff)
 

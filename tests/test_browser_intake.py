@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 
+from tests.browser import Orm, Screens, body_text, nav, png_file, submit_and_wait
 from tests.conftest import wait_for
 
-T = TypeVar("T")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 VILLAGE = "379901001002"  # 清河市东城区东关街道文化路社区
 GROUPED_RECEIPT = re.compile(r"^\d{4} \d{4} \d{4} \d{4}$")
 CASE_NUMBER = re.compile(r"^QF\d{4}\d{8}$")
@@ -33,103 +26,6 @@ CITIZEN_MESSAGE = "补充：今天早上污水已经流进旁边的幼儿园门�
 LETTER_BODY = "来信反映：北苑街道某小区电梯长期故障，业主多次报修，物业一直拖延不修，老人上下楼困难。"
 VISIT_BODY = "三名村民来访反映：白沙村土地征收补偿款至今未发放到位，要求说明补偿标准并尽快发放。"
 CALL_BODY = "来电反映：青石镇一家工厂夜间排放刺鼻废气，附近居民晚上无法开窗，请环保部门查处。"
-
-
-# --- plumbing ---------------------------------------------------------------------------
-
-
-class Orm:
-    """Runs Django ORM calls on one helper thread.
-
-    Playwright's sync API keeps an asyncio loop running on the test's thread, where Django
-    refuses database calls (SynchronousOnlyOperation); a plain thread has no loop.
-    """
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orm")
-
-    def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._pool.submit(fn, *args, **kwargs).result(timeout=60)
-
-    def close(self) -> None:
-        from django.db import connections
-
-        self._pool.submit(connections.close_all).result(timeout=60)
-        self._pool.shutdown(wait=True)
-
-
-@pytest.fixture
-def orm(transactional_db: Any) -> Iterator[Orm]:
-    runner = Orm()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture
-def browser(transactional_db: Any) -> Iterator[Callable[[], Browser]]:
-    """Chromium, started lazily inside the test body: once Playwright's loop runs on this
-    thread Django refuses ORM calls here, so database fixtures must have run already, and
-    the browser stops before the flush on teardown."""
-    state: dict[str, Any] = {}
-
-    def launch() -> Browser:
-        if "browser" not in state:
-            state["playwright"] = sync_playwright().start()
-            state["browser"] = state["playwright"].chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-        return state["browser"]
-
-    yield launch
-    if "browser" in state:
-        state["browser"].close()
-        state["playwright"].stop()
-
-
-class Screens:
-    """Full-page screenshots named <test>-<nn>-<step>.png."""
-
-    def __init__(self, folder: Path, test: str) -> None:
-        self.folder = folder
-        self.test = test
-        self.count = 0
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def take(self, page: Page, step: str) -> Path:
-        self.count += 1
-        path = self.folder / f"{self.test}-{self.count:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-
-@pytest.fixture
-def screens(output_dir: Path, request: pytest.FixtureRequest) -> Screens:
-    return Screens(output_dir / "screenshots", request.node.name)
-
-
-def png_file(tmp_path: Path, name: str, colour: tuple[int, int, int]) -> Path:
-    from PIL import Image
-
-    path = tmp_path / name
-    Image.new("RGB", (64, 48), colour).save(path, "PNG")
-    return path
-
-
-def submit_and_wait(page: Page, button: str, path: str) -> Response:
-    """Click a submit button and return the response of the POST it sends."""
-    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(path)) as info:
-        page.get_by_role("button", name=button, exact=True).click()
-    page.wait_for_load_state()
-    return info.value
-
-
-def body_text(page: Page) -> str:
-    return page.inner_text("body")[:2000]
-
-
-def nav(page: Page, name: str) -> None:
-    page.locator("header nav").get_by_role("link", name=name, exact=True).click()
-    page.wait_for_load_state()
 
 
 # --- database helpers (run on the ORM thread) ---------------------------------------------

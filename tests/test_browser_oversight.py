@@ -17,19 +17,8 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Locator, Page
 
+from tests.browser import Orm, Screens, body_text, nav, submit_and_wait
 from tests.test_browser_console import staff_login
-
-# The browser, ORM-thread and screenshot fixtures of the intake journeys.
-from tests.test_browser_intake import (  # noqa: F401
-    Orm,
-    Screens,
-    body_text,
-    browser,
-    nav,
-    orm,
-    screens,
-    submit_and_wait,
-)
 
 PASSWORD = "x-password-123"  # tests.triage.casework.staff
 OWN, OTHER = "379901-zj", "379902-zj"  # 东城区住建局, 西城区住建局
@@ -147,8 +136,8 @@ def drill(page: Page, link: Locator) -> set[str]:
 
 @pytest.mark.browser
 def test_leadership_drills_down_exports_and_prints_and_the_auditor_checks_the_record(
-    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser],  # noqa: F811
-    screens: Screens, tmp_path: Path,  # noqa: F811
+    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser],
+    screens: Screens, tmp_path: Path,
 ) -> None:
     facts = orm(seed_history)
     leader = browser().new_context(locale="zh-CN", base_url=live_server_url, accept_downloads=True).new_page()
@@ -281,7 +270,7 @@ def test_leadership_drills_down_exports_and_prints_and_the_auditor_checks_the_re
 
 @pytest.mark.browser
 def test_a_head_reads_their_own_dashboard_and_publishes_a_typical_case(
-    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser], screens: Screens,  # noqa: F811
+    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser], screens: Screens,
 ) -> None:
     facts = orm(seed_history)
     head = browser().new_context(locale="zh-CN", base_url=live_server_url).new_page()

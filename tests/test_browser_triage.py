@@ -9,17 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-# The browser, ORM-thread and screenshot fixtures of the intake journeys.
-from tests.test_browser_intake import (  # noqa: F401
-    Orm,
-    Screens,
-    body_text,
-    browser,
-    nav,
-    orm,
-    screens,
-    submit_and_wait,
-)
+from tests.browser import Orm, Screens, body_text, nav, submit_and_wait
 
 PASSWORD = "triage-password-123"
 
@@ -132,7 +122,7 @@ def queue_numbers(page: Page) -> list[str]:
 
 @pytest.mark.browser
 def test_triage_officer_works_the_queue(
-    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser], screens: Screens,  # noqa: F811
+    live_server_url: str, demo_org: None, orm: Orm, browser: Callable[[], Browser], screens: Screens,
 ) -> None:
     orm(make_officer)
     cases = orm(make_cases)

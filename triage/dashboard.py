@@ -111,16 +111,7 @@ def dashboard_cases(*, user: User, filters: DashboardFilters, period: bool = Tru
     if period:
         qs = qs.filter(created_at__gte=local_day_start(filters.start),
                        created_at__lt=local_day_start(filters.end + timedelta(days=1)))
-    if filters.department is not None:
-        qs = qs.filter(department_id__in=Department.objects.filter(path__startswith=filters.department.path)
-                       .values("pk"))
-    if filters.channel:
-        qs = qs.filter(report__channel=filters.channel)
-    if filters.category:
-        qs = qs.filter(category_id=filters.category)
-    if filters.matter_type:
-        qs = qs.filter(matter_type=filters.matter_type)
-    return qs.order_by()
+    return _scoped(qs, filters, channel_field="report__channel")
 
 
 def dashboard_departments(user: User) -> QuerySet[Department]:
@@ -614,13 +605,14 @@ def figures_apply(*, user: User, filters: DashboardFilters) -> bool:
             and filters.department.path.startswith(profile.department.path))
 
 
-def _scoped(qs: QuerySet[Any], filters: DashboardFilters) -> QuerySet[Any]:
-    """CaseFigures or FiguresDay rows under the filters but the period."""
+def _scoped(qs: QuerySet[Any], filters: DashboardFilters, *, channel_field: str = "channel") -> QuerySet[Any]:
+    """Cases, CaseFigures or FiguresDay rows under the filters but the period. The
+    department sub-tree is read as an id list (as a subquery it made the planner scan)."""
     if filters.department is not None:
         qs = qs.filter(department_id__in=list(Department.objects.filter(path__startswith=filters.department.path)
                                               .values_list("pk", flat=True)))
     if filters.channel:
-        qs = qs.filter(channel=filters.channel)
+        qs = qs.filter(**{channel_field: filters.channel})
     if filters.category:
         qs = qs.filter(category_id=filters.category)
     if filters.matter_type:
