@@ -78,9 +78,11 @@ def access_log() -> list[tuple[str, str, str]]:
 
 def alter_event(pk: int) -> None:
     """Someone with database access rewrites what happened (the chain must notice)."""
+    from tests.tamper import owner_tampering
     from triage.models import CaseEvent
 
-    CaseEvent.objects.filter(case_id=pk, seq=2).update(to_status="rejected")
+    with owner_tampering():
+        CaseEvent.objects.filter(case_id=pk, seq=2).update(to_status="rejected")
 
 
 def pk_of(code: str) -> int:

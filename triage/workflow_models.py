@@ -32,8 +32,9 @@ class DeadlineUnit(models.TextChoices):
 class CaseEvent(models.Model):
     """One step of a case, in a per-case hash chain (see `triage.audit`).
 
-    Rows are append-only: nothing in the code updates or deletes them, and
-    `manage.py verify_audit` finds any row that was.
+    Rows are append-only: nothing in the code updates or deletes them, on PostgreSQL a
+    trigger refuses both (migration 0011), and `manage.py verify_audit` finds any row that
+    was changed anyway.
     """
 
     case = models.ForeignKey("triage.Case", on_delete=models.PROTECT, related_name="events")

@@ -11,10 +11,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from intake.models import Report
 from tests.conftest import BASE_DIR, child_env
+from tests.tamper import owner_tampering
 from tests.triage.casework import Team, bring_to, new_case
 from triage.audit import audit_verify, event_append
 from triage.models import Case, CaseEvent, CaseStatus
@@ -47,9 +48,31 @@ def test_an_intact_chain_passes_with_a_summary(cases: list[Case]) -> None:
 
 
 @pytest.mark.django_db
+def test_the_database_refuses_to_rewrite_or_delete_events(cases: list[Case]) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    target = event(cases[0], 2)
+    for rewrite in (
+        lambda: CaseEvent.objects.filter(pk=target.pk).update(kind="forged"),
+        lambda: CaseEvent.objects.filter(pk=target.pk).delete(),
+        lambda: CaseEvent.objects.filter(case=cases[0]).update(payload={}),
+    ):
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+            rewrite()
+    assert event(cases[0], 2).kind == target.kind
+    assert audit_verify().ok
+    # Appending still works.
+    with transaction.atomic():
+        event_append(case=Case.objects.select_for_update().get(pk=cases[0].pk), kind="note", from_status="",
+                     to_status="", payload={})
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
 def test_a_direct_edit_is_named(cases: list[Case]) -> None:
     target = event(cases[1], 3)
-    CaseEvent.objects.filter(pk=target.pk).update(to_status=CaseStatus.CLOSED)
+    with owner_tampering():
+        CaseEvent.objects.filter(pk=target.pk).update(to_status=CaseStatus.CLOSED)
     message = verify()
     assert f"事件 #{target.pk}（案件 {cases[1].number} 第 3 条）：内容被修改" in message
     assert "1 case(s)" in message
@@ -58,32 +81,38 @@ def test_a_direct_edit_is_named(cases: list[Case]) -> None:
 @pytest.mark.django_db
 def test_an_edited_payload_and_time_are_found(cases: list[Case]) -> None:
     target = event(cases[0], 5)
-    CaseEvent.objects.filter(pk=target.pk).update(payload={"draft": "00000000-0000-0000-0000-000000000000"})
+    with owner_tampering():
+        CaseEvent.objects.filter(pk=target.pk).update(payload={"draft": "00000000-0000-0000-0000-000000000000"})
     assert f"事件 #{target.pk}" in verify()
-    CaseEvent.objects.filter(pk=target.pk).update(payload=target.payload, at=target.at.replace(microsecond=1))
+    with owner_tampering():
+        CaseEvent.objects.filter(pk=target.pk).update(payload=target.payload, at=target.at.replace(microsecond=1))
     assert f"事件 #{target.pk}" in verify()
 
 
 @pytest.mark.django_db
 def test_a_deleted_event_is_named(cases: list[Case]) -> None:
     after = event(cases[2], 5)
-    CaseEvent.objects.filter(case=cases[2], seq=4).delete()
+    with owner_tampering():
+        CaseEvent.objects.filter(case=cases[2], seq=4).delete()
     message = verify()
     assert f"案件 {cases[2].number} 第 4 条事件：缺失（被删除），其后的事件 #{after.pk} 是第 5 条" in message
 
 
 @pytest.mark.django_db
 def test_a_deleted_last_event_is_found_by_the_head_on_the_case(cases: list[Case]) -> None:
-    CaseEvent.objects.filter(case=cases[0], seq=7).delete()
+    with owner_tampering():
+        CaseEvent.objects.filter(case=cases[0], seq=7).delete()
     assert f"案件 {cases[0].number} 第 7 条事件：缺失（链尾被删除" in verify()
 
 
 @pytest.mark.django_db
 def test_a_deleted_and_renumbered_event_is_found(cases: list[Case]) -> None:
-    CaseEvent.objects.filter(case=cases[0], seq=3).delete()
+    with owner_tampering():
+        CaseEvent.objects.filter(case=cases[0], seq=3).delete()
     moved = event(cases[0], 4)
-    for seq in range(4, 8):
-        CaseEvent.objects.filter(case=cases[0], seq=seq).update(seq=seq - 1)
+    with owner_tampering():
+        for seq in range(4, 8):
+            CaseEvent.objects.filter(case=cases[0], seq=seq).update(seq=seq - 1)
     Case.objects.filter(pk=cases[0].pk).update(audit_seq=6)
     assert f"事件 #{moved.pk}（案件 {cases[0].number} 第 3 条）：不接续前一条事件" in verify()
 
@@ -91,17 +120,19 @@ def test_a_deleted_and_renumbered_event_is_found(cases: list[Case]) -> None:
 @pytest.mark.django_db
 def test_a_swapped_order_is_named(cases: list[Case]) -> None:
     third, fourth = event(cases[1], 3), event(cases[1], 4)
-    CaseEvent.objects.filter(pk=third.pk).update(seq=99)
-    CaseEvent.objects.filter(pk=fourth.pk).update(seq=3)
-    CaseEvent.objects.filter(pk=third.pk).update(seq=4)
+    with owner_tampering():
+        CaseEvent.objects.filter(pk=third.pk).update(seq=99)
+        CaseEvent.objects.filter(pk=fourth.pk).update(seq=3)
+        CaseEvent.objects.filter(pk=third.pk).update(seq=4)
     assert f"事件 #{fourth.pk}（案件 {cases[1].number} 第 3 条）：不接续前一条事件：次序被调换" in verify()
 
 
 @pytest.mark.django_db
 def test_the_first_bad_event_is_named_first(cases: list[Case]) -> None:
-    CaseEvent.objects.filter(case=cases[2], seq=2).update(kind="forged")
-    CaseEvent.objects.filter(case=cases[0], seq=6).update(kind="forged")
-    CaseEvent.objects.filter(case=cases[0], seq=2).delete()
+    with owner_tampering():
+        CaseEvent.objects.filter(case=cases[2], seq=2).update(kind="forged")
+        CaseEvent.objects.filter(case=cases[0], seq=6).update(kind="forged")
+        CaseEvent.objects.filter(case=cases[0], seq=2).delete()
     message = verify()
     assert "2 case(s)" in message
     assert f"First: 案件 {cases[0].number} 第 2 条事件" in message
@@ -151,7 +182,8 @@ def test_the_command_exits_non_zero_when_broken(demo_org: None) -> None:
     ok = subprocess.run(command, cwd=BASE_DIR, env=child_env(), capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "intact" in ok.stdout
-    CaseEvent.objects.filter(case=case, seq=1).update(kind="forged")
+    with owner_tampering():
+        CaseEvent.objects.filter(case=case, seq=1).update(kind="forged")
     broken = subprocess.run(command, cwd=BASE_DIR, env=child_env(), capture_output=True, text=True, timeout=120)
     assert broken.returncode == 1
     assert f"案件 {case.number} 第 1 条" in broken.stderr
