@@ -36,3 +36,7 @@ class IntakeConfig(AppConfig):
                 session_started(request.session)
 
         user_logged_in.connect(mark_session, weak=False, dispatch_uid="intake.mark_session")
+
+        from intake import otp_seeds
+
+        otp_seeds.connect()

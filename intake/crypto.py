@@ -41,6 +41,7 @@ class Keyring:
     primary_id: str
     receipt_pepper: bytes
     index_key: bytes  # keyed hashes that must be stable (idempotency keys, blind index)
+    secret_key: bytes = b""  # small server-side secrets in third-party columns (TOTP seeds)
 
     @property
     def primary(self) -> bytes:
@@ -102,7 +103,8 @@ def load_keyring() -> Keyring:
     pepper = _decode_key(pepper_text, what="Receipt pepper")
     primary_id = next(iter(keys))
     index_key = hmac.new(pepper, b"qingfeng/index-key/v1", hashlib.sha256).digest()
-    return Keyring(keys=keys, primary_id=primary_id, receipt_pepper=pepper, index_key=index_key)
+    secret_key = hmac.new(pepper, b"qingfeng/secret-key/v1", hashlib.sha256).digest()
+    return Keyring(keys=keys, primary_id=primary_id, receipt_pepper=pepper, index_key=index_key, secret_key=secret_key)
 
 
 def keyring() -> Keyring:
@@ -189,6 +191,31 @@ def secret_box_key(secret: bytes, *, purpose: str) -> bytes:
     receipt in a replayed idempotent response): the database alone cannot open it.
     """
     return hmac.new(keyring().index_key, purpose.encode() + b"|" + secret, hashlib.sha256).digest()
+
+
+SEALED_SECRET_PREFIX = "qf1$"  # noqa: S105 - a format marker, not a secret
+
+
+def seal_secret(value: bytes, *, aad: bytes) -> str:
+    """A short server-side secret as text, for a column this project does not own (a TOTP
+    seed: 20 bytes become 70 characters). Sealed under a key derived from the receipt
+    pepper, which lives outside the database and is never rotated (receipt hashes depend
+    on it), so no key id is stored and KEK rotation does not touch these values."""
+    blob = seal(keyring().secret_key, value, aad=aad)
+    return SEALED_SECRET_PREFIX + base64.urlsafe_b64encode(blob).decode("ascii").rstrip("=")
+
+
+def is_sealed_secret(text: str) -> bool:
+    return text.startswith(SEALED_SECRET_PREFIX)
+
+
+def open_secret(text: str, *, aad: bytes) -> bytes:
+    body = text.removeprefix(SEALED_SECRET_PREFIX)
+    try:
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise DecryptionError("Malformed sealed secret.") from exc
+    return _open(keyring().secret_key, blob, aad)
 
 
 def receipt_hash(code: str) -> str:

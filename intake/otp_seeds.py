@@ -1,0 +1,70 @@
+"""TOTP seeds encrypted at rest.
+
+django-otp keeps each authenticator's seed as hex in `otp_totp_totpdevice.key`; whoever
+reads that column (a backup, a replica, an SQL injection elsewhere) could compute every
+second factor. Here the column holds the seed sealed with AES-256-GCM (intake.crypto,
+bound to the device's user), and the model instance holds the hex seed in memory only:
+opened when a row is loaded (post_init), sealed just before a write that includes the
+key (pre_save), and put back in memory after it (post_save). django-otp's own code
+(token checks, QR code URL, admin) keeps working on the in-memory hex seed.
+
+A seed that fails to open (copied from another user's row, edited, or wrong pepper)
+raises: a device whose seed cannot be trusted must not verify anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from intake import crypto
+
+logger = logging.getLogger(__name__)
+
+_PLAIN = "_qingfeng_plain_seed"
+
+
+def seed_aad(user_id: int | None) -> bytes:
+    return crypto.field_aad(table="otp_totp_totpdevice", row_id=str(user_id), field="key")
+
+
+def seal_seed(hex_seed: str, *, user_id: int | None) -> str:
+    return crypto.seal_secret(bytes.fromhex(hex_seed), aad=seed_aad(user_id))
+
+
+def open_seed(stored: str, *, user_id: int | None) -> str:
+    return crypto.open_secret(stored, aad=seed_aad(user_id)).hex()
+
+
+def _opened(sender: Any, instance: TOTPDevice, **kwargs: Any) -> None:
+    stored = instance.__dict__.get("key")
+    if isinstance(stored, str) and crypto.is_sealed_secret(stored):
+        try:
+            instance.key = open_seed(stored, user_id=instance.__dict__.get("user_id"))
+        except crypto.DecryptionError:
+            logger.error("TOTP device %s: its seed does not open (tampered or moved row)", instance.__dict__.get("id"))
+            raise
+
+
+def _sealing(sender: Any, instance: TOTPDevice, update_fields: Any = None, **kwargs: Any) -> None:
+    if update_fields is not None and "key" not in update_fields:
+        return
+    if instance.key and not crypto.is_sealed_secret(instance.key):
+        setattr(instance, _PLAIN, instance.key)
+        instance.key = seal_seed(instance.key, user_id=instance.user_id)
+
+
+def _sealed(sender: Any, instance: TOTPDevice, **kwargs: Any) -> None:
+    plain = instance.__dict__.pop(_PLAIN, None)
+    if plain is not None:
+        instance.key = plain
+
+
+def connect() -> None:
+    from django.db.models.signals import post_init, post_save, pre_save
+
+    post_init.connect(_opened, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_open")
+    pre_save.connect(_sealing, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_seal")
+    post_save.connect(_sealed, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_restore")

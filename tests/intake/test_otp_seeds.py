@@ -1,0 +1,65 @@
+"""TOTP seeds are sealed in the database and open only for their own user."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from intake import crypto
+from tests.auth import totp_code, totp_device
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_key(device: TOTPDevice) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM otp_totp_totpdevice WHERE id = %s", [device.pk])
+        return str(cursor.fetchone()[0])
+
+
+def test_the_column_holds_no_seed_and_the_device_still_verifies(django_user_model: Any) -> None:
+    user = django_user_model.objects.create_user("seed-owner", password="correct-horse-battery")
+    device = totp_device(user)
+    seed = device.key
+    stored = stored_key(device)
+    assert crypto.is_sealed_secret(stored) and seed not in stored and len(stored) <= 80
+    assert device.key == seed  # the instance that saved keeps the seed in memory
+    loaded = TOTPDevice.objects.get(pk=device.pk)
+    assert loaded.key == seed and loaded.bin_key == bytes.fromhex(seed)
+    assert loaded.verify_token(totp_code(loaded))
+    # A save that touches other fields (django-otp's throttling, last_t) keeps the seal.
+    loaded.save(update_fields=["last_t"])
+    loaded.save()
+    assert stored_key(loaded) != seed and TOTPDevice.objects.get(pk=device.pk).key == seed
+
+
+def test_a_seed_moved_to_another_users_row_does_not_open(django_user_model: Any) -> None:
+    alice = django_user_model.objects.create_user("alice", password="correct-horse-battery")
+    mallory = django_user_model.objects.create_user("mallory", password="correct-horse-battery")
+    alices, mallorys = totp_device(alice), totp_device(mallory)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE otp_totp_totpdevice SET key = %s WHERE id = %s", [stored_key(alices), mallorys.pk])
+    with pytest.raises(crypto.DecryptionError):
+        TOTPDevice.objects.get(pk=mallorys.pk)
+
+
+def test_the_migration_seals_plain_seeds_and_can_undo_it(django_user_model: Any) -> None:
+    user = django_user_model.objects.create_user("legacy", password="correct-horse-battery")
+    device = totp_device(user)
+    seed = device.key
+    with connection.cursor() as cursor:  # a row from before the migration
+        cursor.execute("UPDATE otp_totp_totpdevice SET key = %s WHERE id = %s", [seed, device.pk])
+    migration = importlib.import_module("intake.migrations.0003_seal_totp_seeds")
+    # The historical model, as migrate gives it (the app's signals are not attached to it).
+    state = MigrationLoader(connection).project_state(("intake", "0003_seal_totp_seeds"))
+    editor = connection.schema_editor()
+    migration.seal(state.apps, editor)
+    assert crypto.is_sealed_secret(stored_key(device))
+    assert TOTPDevice.objects.get(pk=device.pk).key == seed
+    migration.unseal(state.apps, editor)
+    assert stored_key(device) == seed
