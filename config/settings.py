@@ -381,6 +381,8 @@ NOTIFY_SCAN_INTERVAL_SECONDS = env_int("QINGFENG_NOTIFY_SCAN_INTERVAL_SECONDS", 
 # Dashboards read maintained per-case figures (triage.dashboard_figures): the beat refreshes
 # the cases changed since, and a page view first refreshes up to this many queued changes
 # (beyond that it shows "数据截至" the oldest change it has not counted yet).
+# "Verify all" on the auditor's desk runs in the request up to this many cases, else in the worker.
+AUDIT_INLINE_MAX_CASES = env_int("QINGFENG_AUDIT_INLINE_MAX_CASES", 20_000)
 DASHBOARD_FIGURES_REFRESH_SECONDS = env_int("QINGFENG_DASHBOARD_FIGURES_REFRESH_SECONDS", 60)
 DASHBOARD_READ_REFRESH_ROWS = env_int("QINGFENG_DASHBOARD_READ_REFRESH_ROWS", 5000)
 # Overdue → the department head at once; this many working days later → the level above
@@ -440,6 +442,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "triage.tasks.refresh_dashboard_figures",
         "schedule": float(DASHBOARD_FIGURES_REFRESH_SECONDS),
         "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": DASHBOARD_FIGURES_REFRESH_SECONDS},
+    },
+    # Every case's event chain, each night; the auditor's desk shows the outcome.
+    "verify-audit-chains-nightly": {
+        "task": "triage.tasks.verify_audit_chains",
+        "schedule": crontab(minute=45, hour=2),
+        "options": {"queue": CELERY_TASK_DEFAULT_QUEUE, "expires": 6 * 3600},
     },
     # 实时预警 (triage.alerts): a rise shows within the quarter hour.
     "scan-alerts": {

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from triage.signals import case_events_appended
-from triage.workflow_models import CaseEvent
+from triage.workflow_models import AuditRun, CaseEvent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from triage.models import Case
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHAIN_VERSION = 1
@@ -249,3 +252,49 @@ def audit_verify(*, chunk_size: int = 2000, max_problems: int = 20, case_ids: li
                     summary.problems.append(problem)
     summary.heads_digest = heads.hexdigest()
     return summary
+
+
+# --- full verification by the worker -------------------------------------------------------
+
+# A run still queued or running after this long is taken as lost (a worker died, the broker
+# lost the message): a new request starts another instead of waiting on it forever.
+RUN_STALE_AFTER = timedelta(hours=6)
+
+
+def audit_run_request(*, user: User | None) -> tuple[AuditRun, bool]:
+    """The run to wait for: one already queued or running, else a new one (created=True),
+    which the caller hands to the worker after commit."""
+    pending = (
+        AuditRun.objects.filter(finished_at__isnull=True, failure="", requested_at__gte=timezone.now() - RUN_STALE_AFTER)
+        .order_by("-requested_at")
+        .first()
+    )
+    if pending is not None:
+        return pending, False
+    return AuditRun.objects.create(requested_by=user), True
+
+
+def audit_run_execute(run_id: int) -> AuditRun | None:
+    """Verify every chain for run `run_id` and store the outcome. Safe to run twice: a
+    finished run is left as it is; a redelivered unfinished one is verified again."""
+    run = AuditRun.objects.filter(pk=run_id).first()
+    if run is None or run.finished_at is not None or run.failure:
+        return run
+    AuditRun.objects.filter(pk=run_id).update(started_at=timezone.now())
+    try:
+        summary = audit_verify()
+    except DatabaseError as exc:
+        AuditRun.objects.filter(pk=run_id).update(failure=f"{type(exc).__name__}"[:200], finished_at=timezone.now())
+        logger.error("Audit run %s did not finish: %s", run_id, type(exc).__name__)
+        raise
+    AuditRun.objects.filter(pk=run_id).update(
+        finished_at=timezone.now(),
+        cases=summary.cases,
+        events=summary.events,
+        broken_cases=summary.broken_cases,
+        problems=[str(problem) for problem in summary.problems],
+        heads_digest=summary.heads_digest,
+    )
+    if not summary.ok:
+        logger.error("Audit run %s: %d case(s) with a broken event chain", run_id, summary.broken_cases)
+    return AuditRun.objects.get(pk=run_id)

@@ -4,27 +4,35 @@ only: nothing here decrypts a report."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from intake.models import AccessKind, AccessRecord
-from triage.audit import AuditSummary, audit_verify
-from triage.models import Case
+from triage.audit import AuditSummary, audit_run_request, audit_verify
+from triage.models import AuditRun, Case
 
 # The auditor role's permission (triage/demo.py ROLES); superusers hold every permission.
+logger = logging.getLogger(__name__)
+
 AUDIT_PERMISSION = "intake.view_accessrecord"
 PAGE_SIZE = 50
+RUNS_SHOWN = 5
 
 
 def audit_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -98,6 +106,7 @@ def _render(request: HttpRequest, verify_form: VerifyForm, summary: AuditSummary
     return render(request, "triage/audit/index.html", {
         "form": form, "page": page, "rows": _with_cases(list(page.object_list)), "filter_query": query.urlencode(),
         "verify_form": verify_form, "summary": summary,
+        "runs": list(AuditRun.objects.select_related("requested_by")[:RUNS_SHOWN]),
     }, status=status)
 
 
@@ -110,11 +119,27 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 @audit_required
 def audit_verify_page(request: HttpRequest) -> HttpResponse:
-    """Verify the hash chains now: of one case, or of all (streams them; at a large scale
-    `manage.py verify_audit` on a replica is the better place for the full run)."""
+    """Verify the hash chains: of one case now; of all now while they are few
+    (AUDIT_INLINE_MAX_CASES), else by the worker, whose run the page lists."""
     form = VerifyForm(request.POST)
     if not form.is_valid():
         return _render(request, form, None, status=400)
     case_id = form.cleaned_data["case"]
-    summary = audit_verify(case_ids=None if case_id is None else [case_id])
-    return _render(request, form, summary)
+    if case_id is not None or Case.objects.count() <= settings.AUDIT_INLINE_MAX_CASES:
+        return _render(request, form, audit_verify(case_ids=None if case_id is None else [case_id]))
+    with transaction.atomic():
+        run, created = audit_run_request(user=request.user)  # type: ignore[arg-type]
+    if created:
+        _queue_run(run)
+    messages.info(request, _("案件较多，全面校验已交由后台执行，完成后结果显示在下方。"))
+    return redirect(f"{reverse('audit')}#runs")
+
+
+def _queue_run(run: AuditRun) -> None:
+    from triage.tasks import verify_audit_chains
+
+    try:
+        verify_audit_chains.delay(run.pk)
+    except Exception as exc:  # noqa: BLE001 - kombu raises several kinds when the broker is down
+        logger.warning("Could not queue audit run %s: %s", run.pk, type(exc).__name__)
+        AuditRun.objects.filter(pk=run.pk).update(failure=AuditRun.BROKER_DOWN)

@@ -21,6 +21,7 @@ from triage.dashboard_models import (
 
 # Workflow models live in their own module; imported here so Django registers them.
 from triage.workflow_models import (
+    AuditRun,
     CalendarOverride,
     CaseEvent,
     Deadline,
@@ -35,6 +36,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "Area",
+    "AuditRun",
     "CalendarOverride",
     "Case",
     "CaseEvent",

@@ -272,3 +272,19 @@ def rebuild_dashboard_figures() -> int:
 
     workday_index_sync(force=True)
     return figures_rebuild()
+
+
+@shared_task(name="triage.tasks.verify_audit_chains", acks_late=True, time_limit=6 * 3600)
+def verify_audit_chains(run_id: int | None = None) -> str:
+    """Verify every case's event chain (triage.audit): for a run an auditor asked for, or,
+    from beat without an id, for a new nightly run. Read-only apart from the run's row;
+    a redelivered task verifies again and stores the same kind of result."""
+    from triage.audit import audit_run_execute, audit_run_request
+
+    if run_id is None:
+        run, created = audit_run_request(user=None)
+        if not created:
+            return "already queued"
+        run_id = run.pk
+    done = audit_run_execute(run_id)
+    return done.state if done is not None else "missing"

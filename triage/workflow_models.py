@@ -64,6 +64,43 @@ class CaseEvent(models.Model):
         return f"{self.case_id}#{self.seq} {self.kind}"
 
 
+class AuditRun(models.Model):
+    """One verification of every case's event chain by the worker: asked for on the
+    auditor's desk (too many cases to check within a request) or nightly by beat. Holds
+    counts, case numbers, event ids and the heads digest only."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cases = models.PositiveIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    broken_cases = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)  # the first problems, as sentences naming numbers
+    heads_digest = models.CharField(max_length=64, blank=True)
+    failure = models.CharField(max_length=200, blank=True)  # why it did not finish: BROKER_DOWN or an error's class
+
+    BROKER_DOWN = "broker_down"
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        verbose_name = _("办理记录全面校验")
+        verbose_name_plural = _("办理记录全面校验")
+
+    def __str__(self) -> str:
+        return f"{self.requested_at:%Y-%m-%d %H:%M} {self.state}"
+
+    @property
+    def state(self) -> str:
+        if self.failure:
+            return "failed"
+        if self.finished_at is None:
+            return "running" if self.started_at else "queued"
+        return "intact" if self.broken_cases == 0 else "broken"
+
+
 class DeadlinePolicy(models.Model):
     """How long one step may take, for cases matching channel, matter type and priority
     (blank = any). The most specific active row wins (see `triage.deadlines`)."""

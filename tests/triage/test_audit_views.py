@@ -3,15 +3,22 @@ and never a word of report content."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
 import pytest
 from django.test import Client
 
 from intake.services import content_view_record
 from intake.staff_auth import otp_required
 from tests.auth import otp_login
+from tests.conftest import wait_for
 from tests.tamper import owner_tampering
 from tests.triage.casework import Team, bring_to, new_case, staff
 from triage.models import Case, CaseEvent, CaseStatus
+from triage.tasks import verify_audit_chains
 
 pytestmark = pytest.mark.django_db
 OWN = "379901-zj"
@@ -88,3 +95,67 @@ def test_it_rejects_an_unknown_case_number(auditor: Client, viewed: Case) -> Non
 
 def test_verify_rejects_get(auditor: Client) -> None:
     assert auditor.get("/staff/audit/verify/").status_code == 405
+
+
+# --- many cases: the full verification runs in the worker ----------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_all_goes_to_the_worker_above_the_inline_limit(
+    celery_worker: Any, auditor: Client, viewed: Case, settings: Any
+) -> None:
+    settings.AUDIT_INLINE_MAX_CASES = 0
+    from triage.models import AuditRun
+
+    response = auditor.post("/staff/audit/verify/", {"case": ""})
+    assert response.status_code == 302 and response["Location"].endswith("/staff/audit/#runs")
+    assert auditor.post("/staff/audit/verify/", {"case": ""}).status_code == 302  # one run at a time
+    run = AuditRun.objects.get()
+    assert run.requested_by is not None
+    assert "全面校验已交由后台执行" in auditor.get("/staff/audit/").content.decode()
+    # One case is still checked at once.
+    assert auditor.post("/staff/audit/verify/", {"case": viewed.number}).context["summary"].ok
+
+    assert wait_for(lambda: AuditRun.objects.get().finished_at is not None)
+    run.refresh_from_db()
+    assert run.state == "intact" and (run.cases, run.broken_cases) == (1, 0)
+    assert run.events == CaseEvent.objects.count()
+    page = auditor.get("/staff/audit/").content.decode()
+    assert "完整" in page and run.heads_digest in page
+    assert verify_audit_chains(run.pk) == "intact"  # redelivered: nothing changes
+    assert AuditRun.objects.count() == 1
+
+
+def test_the_nightly_run_names_a_rewritten_event(auditor: Client, viewed: Case) -> None:
+    from triage.models import AuditRun
+
+    with owner_tampering():
+        CaseEvent.objects.filter(case=viewed, seq=3).update(kind="forged")
+    assert verify_audit_chains() == "broken"
+    run = AuditRun.objects.get()
+    assert run.requested_by is None and run.broken_cases == 1
+    assert f"案件 {viewed.number} 第 3 条" in run.problems[0]
+    page = auditor.get("/staff/audit/").content.decode()
+    assert "定时任务" in page and "1 件案件的办理记录被篡改或缺失" in page and "forged" not in page
+
+
+def test_a_run_that_cannot_be_queued_says_so(auditor: Client, viewed: Case, settings: Any) -> None:
+    settings.AUDIT_INLINE_MAX_CASES = 0
+    from triage.models import AuditRun
+
+    with mock.patch.object(verify_audit_chains, "delay", side_effect=ConnectionRefusedError):
+        assert auditor.post("/staff/audit/verify/", {"case": ""}).status_code == 302
+    assert AuditRun.objects.get().state == "failed"
+    assert "任务队列不可用" in auditor.get("/staff/audit/").content.decode()
+    # The next request starts a new run instead of waiting on the failed one.
+    published: list[int] = []
+    with mock_delay(published):
+        auditor.post("/staff/audit/verify/", {"case": ""})
+    assert len(published) == 1 and AuditRun.objects.count() == 2
+
+
+@contextlib.contextmanager
+def mock_delay(published: list[int]) -> Iterator[None]:
+    """Record what would be handed to the broker (after the outage above)."""
+    with mock.patch.object(verify_audit_chains, "delay", side_effect=lambda run_id: published.append(run_id)):
+        yield
