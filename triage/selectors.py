@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
@@ -18,6 +19,8 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    FloatField,
+    Func,
     OuterRef,
     Prefetch,
     Q,
@@ -238,8 +241,20 @@ def _deadline_q(state: str, now: datetime) -> Q:
     period = ExpressionWrapper(F("due_at") - F("started_at"), output_field=DurationField())
     threshold = ExpressionWrapper(F("due_at") - period * settings.DEADLINE_DUE_SOON_FRACTION,
                                   output_field=DateTimeField())
-    soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(threshold=threshold)
-                  .filter(threshold__lte=Coalesce(F("paused_at"), Value(now))))
+    if connection.vendor == "sqlite":
+        # SQLite stores datetimes as text, and Django's duration arithmetic on them ends up
+        # comparing strings: the same inequality in Julian days.
+        def jd(expr: Any) -> Func:
+            return Func(expr, function="julianday", output_field=FloatField())
+
+        jd_threshold = ExpressionWrapper(
+            jd(F("due_at")) - (jd(F("due_at")) - jd(F("started_at"))) * settings.DEADLINE_DUE_SOON_FRACTION,
+            output_field=FloatField())
+        soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(jd_threshold=jd_threshold)
+                      .filter(jd_threshold__lte=jd(Coalesce(F("paused_at"), Value(now)))))
+    else:
+        soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(threshold=threshold)
+                      .filter(threshold__lte=Coalesce(F("paused_at"), Value(now))))
     if state == DeadlineFilter.OVERDUE:
         return overdue
     if state == DeadlineFilter.DUE_SOON:
