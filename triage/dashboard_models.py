@@ -94,11 +94,11 @@ class PublishedCase(models.Model):
 FIGURE_KINDS = (("acceptance_notice", "notice"), ("handle", "handle"), ("transfer", "transfer"))
 
 
-# What a drill-down reads of a CaseFigures row: the case, the dimensions and every flag.
-DRILL_COLUMNS = ["case_id", "department_id", "channel", "category_id", "matter_type", "is_primary", "is_open",
-                 "due_at", "suspended_at", "closed_at", "routed", "misrouted", "reopened", "duplicate",
+# What a drill-down reads of a CaseFigures row (selectors.figure_flag_q): the case, the
+# dimensions, and the flags the case row does not hold itself (clocks, ratings, reviews).
+DRILL_COLUMNS = ["case_id", "department_id", "channel", "category_id", "matter_type", "is_primary", "rating",
                  "review_requested", "extensions",
-                 *(f"{p}_{c}" for _k, p in FIGURE_KINDS for c in ("late", "ok", "due", "paused_late")), "rating"]
+                 *(f"{p}_{c}" for _k, p in FIGURE_KINDS for c in ("late", "ok", "due", "paused_late"))]
 
 
 class CaseFigures(models.Model):

@@ -18,10 +18,14 @@ from triage.models import Case, CaseFigures, CaseStatus, Deadline, Department, F
 from triage.selectors import (
     AGE_BUCKETS,
     ALL,
+    OPEN,
     RATED_KINDS,
+    CappedPaginator,
     CaseFilters,
     _console_cases,
     case_flag_q,
+    console_list,
+    console_queue,
     console_status_counts,
     figure_flag_q,
 )
@@ -33,6 +37,7 @@ FLAGS = [
     *(f"{p}_{k}" for k in RATED_KINDS for p in ("late", "ontime")), *(f"rating_{r}" for r in Rating.values),
     *(f"age_{code}" for code, _first, _last in AGE_BUCKETS),
 ]
+CASE_ROW_FLAGS = {"closed", "misrouted", "routed", "reopened", "duplicate", "original", "overdue"}
 # Before, during and after the clocks of the history ran (some judged against "now").
 NOWS = [at(2026, 10, 13, 12), at(2026, 10, 16, 12), at(2026, 10, 21, 12), at(2026, 10, 31, 12)]
 
@@ -83,8 +88,8 @@ def test_the_figures_flags_are_the_live_flags(history: dict) -> None:
     for now in NOWS:
         for flag in FLAGS:
             q = figure_flag_q(flag, now=now)
-            if q is None:
-                assert flag.startswith("age_")  # the case's own created_at: no figures needed
+            if q is None:  # the case row holds it: listed from the case table
+                assert flag in CASE_ROW_FLAGS or flag.startswith("age_"), flag
                 continue
             live = set(Case.objects.exclude(status=CaseStatus.RECEIVED).filter(case_flag_q(flag, now=now))
                        .values_list("pk", flat=True))
@@ -107,3 +112,25 @@ def test_the_drill_down_is_exact_while_changes_are_queued(history: dict) -> None
     stale = CaseFigures.objects.get(case_id=history["b"].pk)
     assert stale.rating == Rating.UNSATISFIED and stale.extensions == 0
     _assert_listed_as_live(history)
+
+
+@pytest.mark.parametrize("cap", [10_000, 1])  # the list read by id; beyond the cap, the queue query
+def test_the_listing_orders_and_counts_as_the_queue_does(history: dict, cap: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CappedPaginator, "cap", cap)
+    h = history
+    _change_everything(h)
+    # Every order key in play: urgent, 督办, a due time, none.
+    Case.objects.filter(pk=h["b"].pk).update(urgent=True)
+    Case.objects.filter(pk__in=[h["c"].pk, h["d"].pk]).update(supervised=True)
+    Case.objects.filter(pk=h["a"].pk).update(due_at=None)
+    leader = h["leader"]
+    for now in NOWS:
+        for flag in FLAGS:
+            for tab in (ALL, OPEN, CaseStatus.CLOSED):
+                filters = CaseFilters(status=tab, flag=flag)
+                cases, counts = console_list(user=leader, filters=filters, now=now)
+                assert [c.pk for c in cases[0:len(cases)]] == [c.pk for c in console_queue(user=leader, filters=filters,
+                                                                                           now=now)], (flag, tab)
+                assert counts == console_status_counts(user=leader, filters=filters, now=now)
+    assert not FiguresDirty.objects.exists()  # the listing refreshed the figures first

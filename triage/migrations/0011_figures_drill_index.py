@@ -7,10 +7,9 @@ from django.db import migrations, models
 from django.db.migrations.operations import AddIndex, RemoveIndex
 
 DRILL_COLUMNS = (
-    "case_id", "department_id", "channel", "category_id", "matter_type", "is_primary", "is_open", "due_at",
-    "suspended_at", "closed_at", "routed", "misrouted", "reopened", "duplicate", "review_requested", "extensions",
-    "notice_late", "notice_ok", "notice_due", "notice_paused_late", "handle_late", "handle_ok", "handle_due",
-    "handle_paused_late", "transfer_late", "transfer_ok", "transfer_due", "transfer_paused_late", "rating",
+    "case_id", "department_id", "channel", "category_id", "matter_type", "is_primary", "rating", "review_requested",
+    "extensions", "notice_late", "notice_ok", "notice_due", "notice_paused_late", "handle_late", "handle_ok",
+    "handle_due", "handle_paused_late", "transfer_late", "transfer_ok", "transfer_due", "transfer_paused_late",
 )
 
 
