@@ -38,8 +38,7 @@ from triage.selectors import (
     CaseFilters,
     ContentAccess,
     cases_visible_to,
-    console_queue,
-    console_status_counts,
+    console_list,
     content_access,
     worst_deadline_state,
 )
@@ -151,9 +150,10 @@ def queue(request: HttpRequest) -> HttpResponse:
                               created_from=data["created_from"], created_to=data["created_to"], place=data["place"],
                               flag=data["flag"], term=data["term"])
     now = timezone.now()
-    paginator = CappedPaginator(console_queue(user=user, filters=filters, now=now), PAGE_SIZE)
+    # The tabs count every status; the current tab's number is the list's count.
+    cases, counts = console_list(user=user, filters=filters, now=now)
+    paginator = CappedPaginator(cases, PAGE_SIZE, known_count=counts.get(status, 0))
     page = paginator.get_page(request.GET.get("page"))
-    counts = console_status_counts(user=user, filters=filters, now=now)
     tabs = [(OPEN, _("待办")), *((s.value, s.label) for s in CaseStatus if s != CaseStatus.RECEIVED), (ALL, _("全部"))]
     query = request.GET.copy()
     query.pop("page", None)

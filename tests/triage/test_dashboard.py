@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from openpyxl import load_workbook
 
-from intake.models import Channel, Rating
+from intake.models import Channel, MatterType, Rating
 from intake.services import feedback_give
 from tests.auth import otp_login
 from tests.triage.casework import Team, at, bring_to, frozen, new_case, staff
@@ -218,6 +218,20 @@ def test_a_rise_of_reports_raises_an_alert(history: dict) -> None:
     assert alert.count == 12 and alert.baseline < 2
     alerts_scan(now=NOW)  # idempotent
     assert Alert.objects.filter(kind=AlertKind.DEPARTMENT).count() == 1
+
+
+def test_a_rise_of_accusations_about_one_place_and_topic_raises_every_kind_of_alert(history: dict) -> None:
+    cases = [_case((2026, 10, 28, 9)).pk for _i in range(12)]
+    Case.objects.filter(pk__in=cases).update(matter_type=MatterType.ACCUSATION,
+                                             triage_explanation={"category": {"terms": ["物业", "欠薪"]}})
+    alerts_scan(now=NOW)  # counts from the maintained figures, refreshed first
+    own = Department.objects.select_related("area").get(code=OWN)
+    got = {(a.kind, a.subject): (a.count, a.subject_label) for a in Alert.objects.all()}
+    assert got[(AlertKind.DEPARTMENT, str(own.pk))] == (12, own.name)
+    assert got[(AlertKind.ACCUSED_UNIT, str(own.pk))] == (12, own.name)
+    assert got[(AlertKind.PLACE, own.area.code[:9])][0] == 12  # A to D were received before the week
+    assert got[(AlertKind.TOPIC, "物业")] == (12, "物业") and got[(AlertKind.TOPIC, "欠薪")] == (12, "欠薪")
+    assert len(got) == 5
 
 
 @pytest.mark.parametrize(("language", "month"), [("zh-hans", "（2026年10月）"), ("en", "October 2026")])
