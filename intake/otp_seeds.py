@@ -8,13 +8,16 @@ opened when a row is loaded (post_init), sealed just before a write that include
 key (pre_save), and put back in memory after it (post_save). django-otp's own code
 (token checks, QR code URL, admin) keeps working on the in-memory hex seed.
 
-A seed that fails to open (copied from another user's row, edited, or wrong pepper)
-raises: a device whose seed cannot be trusted must not verify anything.
+A seed that fails to open (copied from another user's row, edited, or a wrong pepper)
+verifies nothing: the device is held with a random seed nobody knows, an error is logged,
+and the stored value is never overwritten. An administrator removes the device and the
+user enrols again.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -24,6 +27,7 @@ from intake import crypto
 logger = logging.getLogger(__name__)
 
 _PLAIN = "_qingfeng_plain_seed"
+_UNOPENED = "_qingfeng_unopened_seed"
 
 
 def seed_aad(user_id: int | None) -> bytes:
@@ -44,14 +48,23 @@ def _opened(sender: Any, instance: TOTPDevice, **kwargs: Any) -> None:
         try:
             instance.key = open_seed(stored, user_id=instance.__dict__.get("user_id"))
         except crypto.DecryptionError:
-            logger.error("TOTP device %s: its seed does not open (tampered or moved row)", instance.__dict__.get("id"))
-            raise
+            # Fail closed without breaking every page the user opens: the instance gets a
+            # fresh random seed nobody knows (so it verifies no code), and a save writes
+            # the stored value back unchanged (a wrong pepper must not destroy the seeds).
+            logger.error("TOTP device %s: its seed does not open (moved or edited row, or another pepper)",
+                         instance.__dict__.get("id"))
+            instance.__dict__[_UNOPENED] = stored
+            instance.key = secrets.token_hex(20)
 
 
 def _sealing(sender: Any, instance: TOTPDevice, update_fields: Any = None, **kwargs: Any) -> None:
     if update_fields is not None and "key" not in update_fields:
         return
-    if instance.key and not crypto.is_sealed_secret(instance.key):
+    unopened = instance.__dict__.get(_UNOPENED)
+    if unopened is not None:
+        setattr(instance, _PLAIN, instance.key)
+        instance.key = unopened
+    elif instance.key and not crypto.is_sealed_secret(instance.key):
         setattr(instance, _PLAIN, instance.key)
         instance.key = seal_seed(instance.key, user_id=instance.user_id)
 

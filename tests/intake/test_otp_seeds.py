@@ -38,14 +38,18 @@ def test_the_column_holds_no_seed_and_the_device_still_verifies(django_user_mode
     assert stored_key(loaded) != seed and TOTPDevice.objects.get(pk=device.pk).key == seed
 
 
-def test_a_seed_moved_to_another_users_row_does_not_open(django_user_model: Any) -> None:
+def test_a_seed_moved_to_another_users_row_verifies_nothing_and_stays_as_stored(django_user_model: Any) -> None:
     alice = django_user_model.objects.create_user("alice", password="correct-horse-battery")
     mallory = django_user_model.objects.create_user("mallory", password="correct-horse-battery")
     alices, mallorys = totp_device(alice), totp_device(mallory)
+    code = totp_code(alices)
+    moved = stored_key(alices)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE otp_totp_totpdevice SET key = %s WHERE id = %s", [stored_key(alices), mallorys.pk])
-    with pytest.raises(crypto.DecryptionError):
-        TOTPDevice.objects.get(pk=mallorys.pk)
+        cursor.execute("UPDATE otp_totp_totpdevice SET key = %s WHERE id = %s", [moved, mallorys.pk])
+    device = TOTPDevice.objects.get(pk=mallorys.pk)  # no error page for mallory
+    assert device.key != alices.key and not device.verify_token(code)
+    device.save()
+    assert stored_key(device) == moved  # written back as it was, not replaced
 
 
 def test_the_migration_seals_plain_seeds_and_can_undo_it(django_user_model: Any) -> None:
