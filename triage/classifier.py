@@ -166,7 +166,8 @@ def segment(text: str) -> list[str]:
     clean = normalize(text)
     if STRIP_GREETINGS_BEFORE_SEGMENTING:
         clean = _GREETINGS.sub("，", clean)
-    return [w for w in jieba.lcut(clean, HMM=HMM) if _keep(w, stop)]
+    known = _kept.get  # the cached answer first: a function call per token costs more than the check
+    return [w for w in jieba.lcut(clean, HMM=HMM) if (kept := known(w)) or (kept is None and _keep(w, stop))]
 
 
 CHAR_TEXT_FROM_TOKENS = True
