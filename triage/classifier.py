@@ -83,14 +83,32 @@ STOP_WORDS = frozenset(
 USE_RAW_STOP_WORDS = True
 
 
+# Full-width ASCII forms, the ideographic space and the ellipsis, each replaced by its
+# compatibility decomposition before NFKC. NFKC composes the compatibility decomposition of
+# the text, which this leaves as it was, so the result is the same; but punctuation like
+# "，" made NFKC decompose and recompose the whole text, and without it the quick check
+# finds most texts already normalised.
+_FOLD_FIRST = {
+    code: unicodedata.normalize("NFKD", chr(code))
+    for code in (*range(0xFF01, 0xFF5F), 0x3000, 0x2026)
+    if unicodedata.normalize("NFKD", chr(code)).isascii() and unicodedata.normalize("NFKD", chr(code)) != chr(code)
+}
+_SEVEN_DIGITS = re.compile(r"\d{7}")  # every phone number _PHONE matches has seven digits in a row
+
+
 def normalize(text: str) -> str:
     """Full-width forms folded (ＡＢ１２ → AB12), URLs, e-mail addresses, phone numbers and
     whitespace removed, masked place codes and digits folded."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = _URL.sub("", text)
-    if "@" in text:  # an address has one; scanning for it cost more than any other step
+    text = unicodedata.normalize("NFKC", (text or "").translate(_FOLD_FIRST))
+    # Each pattern only on a text it can match (a check much cheaper than its scan): a URL
+    # starts with http or www (ASCII letters, in any case), an address has an @.
+    lowered = text.lower()
+    if "http" in lowered or "www" in lowered:
+        text = _URL.sub("", text)
+    if "@" in text:
         text = _EMAIL.sub("", text)
-    text = _PHONE.sub("", text)
+    if _SEVEN_DIGITS.search(text):
+        text = _PHONE.sub("", text)
     text = _SPACE.sub("", text)
     text = _CODE.sub("某", text)
     return _DIGITS.sub("0", text)

@@ -109,3 +109,18 @@ def test_coefficients_are_served_column_major_with_the_same_predictions() -> Non
     served = loaded.pipeline.named_steps["clf"].predict_proba(x)
     estimator.coef_ = np.ascontiguousarray(estimator.coef_)
     assert np.array_equal(served, loaded.pipeline.named_steps["clf"].predict_proba(x))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ＨＴＴＰＳ://Ex.cn/a 电话１３８１２３４５６７８，", "WWW.abc.com 反映", "＜\u0338 Ａ\u0300 …", "０７５５－１２３４５６７８",
+     "＋８６ 13812345678 邮箱 a@b.cn", "物业　停水（三天）！", "httpſ://x.cn"],
+)
+def test_normalisation_with_its_pre_checks_is_plain_nfkc_and_patterns(text: str) -> None:
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKC", text)
+    for pattern, repl in ((clf._URL, ""), (clf._EMAIL, ""), (clf._PHONE, ""), (clf._SPACE, ""), (clf._CODE, "某"),
+                          (clf._DIGITS, "0")):
+        plain = pattern.sub(repl, plain)
+    assert clf.normalize(text) == plain
