@@ -150,12 +150,13 @@ def deadlines_routed(cases: list[Case], *, at: datetime) -> None:
     ids = [case.pk for case in cases]
     running = Deadline.objects.filter(case_id__in=ids, met_at__isnull=True, cancelled_at__isnull=True)
     open_kinds = set(running.values_list("case_id", "kind"))
-    transfer = running.filter(kind=DeadlineKind.TRANSFER)
-    for paused in transfer.filter(paused_at__isnull=False):
-        paused.met_at = at
-        _resume_one(paused, at, calendar)
-        paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
-    transfer.filter(paused_at__isnull=True).update(met_at=at)
+    if any(kind == DeadlineKind.TRANSFER for _case, kind in open_kinds):  # the cases are locked: none appear since
+        transfer = running.filter(kind=DeadlineKind.TRANSFER)
+        for paused in transfer.filter(paused_at__isnull=False):
+            paused.met_at = at
+            _resume_one(paused, at, calendar)
+            paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
+        transfer.filter(paused_at__isnull=True).update(met_at=at)
 
     policies: dict[tuple[str, str, str, bool], DeadlinePolicy | None] = {}
     choose = None
