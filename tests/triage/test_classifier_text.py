@@ -89,6 +89,7 @@ def test_explanations_of_a_batch_are_those_of_each_text_alone() -> None:
     proba = model.pipeline.named_steps["clf"].predict_proba(x)
     weights, names = model._term_weights(), model._names()
     assert any(p.terms for p in predictions)
+    assert np.array_equal(names, model._word_vectorizer().get_feature_names_out())
     for row, prediction in enumerate(predictions):
         order = np.argsort(proba[row])[::-1]
         assert prediction.label == str(model.pipeline.classes_[order[0]])
