@@ -118,9 +118,12 @@ def triage_reports(report_ids: list[str]) -> int:
 
     The texts are decrypted in memory only and go nowhere but the decision; the slow part
     (segmentation and the classifier) runs before any row is locked."""
+    # Only the reports are read from these case objects (the cases are read again, whole,
+    # under the lock below).
     waiting = list(
         Case.objects.filter(report_id__in=report_ids, status=CaseStatus.RECEIVED, split_from__isnull=True)
         .select_related("report")
+        .only("report", "created_at")
         .order_by("created_at", "pk")
     )
     if not waiting:
