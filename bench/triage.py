@@ -54,6 +54,7 @@ import contextlib
 import csv
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -493,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     span = run.seconds_to_done if run.finished else run.elapsed
     scope = f"all {run.total} triaged in {span:.1f} s" if run.finished else (
         f"NOT DRAINED: {run.done} of {run.total} triaged in {span:.1f} s (--max-wait)")
+    log_path = work_dir / "celery-worker.log"
+    found = re.search(r"Triage warm-up done in ([0-9.]+) s", log_path.read_text(errors="replace")) if log_path.is_file() else None
+    warm_up = found.group(1) if found else "-"
     print(f"Triage throughput: one Celery worker process, --concurrency 1 ({scope})")
     rows = [
         ["reports", f"{run.total}"],
@@ -503,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         ["ratio worker/jieba (end-to-end)", f"{ratio:.3f}"],
         ["ratio worker/jieba (steady state)", f"{steady_ratio:.3f}"],
         ["worker boot to 'ready.' (s)", f"{run.seconds_to_ready:.1f}" if run.seconds_to_ready is not None else "-"],
+        ["pool process warm-up: dictionary, model, gazetteer (s, its log)", warm_up],
         ["worker start to first triaged case (s, 0.5 s polls)",
          f"{run.seconds_to_first:.1f}" if run.seconds_to_first is not None else "-"],
         ["worker CPU per report (ms, incl. boot)", f"{1000 * run.worker_cpu / max(1, run.done):.1f}"],
