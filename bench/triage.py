@@ -54,6 +54,7 @@ import contextlib
 import csv
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -338,21 +339,23 @@ _SQL = ("django/db/", "psycopg/")
 # Buckets for the pool process's samples, tried in order; a sample goes to the first bucket
 # whose `required` frames all occur in its stack and, if `any_of` is given, one of those.
 PROFILE_BUCKETS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("jieba segmentation (classifier.segment)", ("segment (triage/classifier.py",), ()),
-    ("classifier: get_feature_names_out", ("get_feature_names_out",), ()),
-    ("classifier: predict_proba (TF-IDF + calibrated SVM)", ("predict_proba",), ()),
-    ("classifier: explanation terms (_terms)", ("_terms (triage/classifier.py",), ()),
-    ("find_duplicate (SQL)", ("find_duplicate (triage/decide.py",), ()),
-    ("term rules (_rules: SQL + ORM, 3x per report)", ("_rules (triage/decide.py",), ()),
-    ("gazetteer (re)build", ("_gazetteer (triage/decide.py",), ()),
-    ("model load (joblib)", ("loads (triage/classifier.py",), ()),
-    ("decrypt (report_content)", ("report_content (intake/selectors.py",), ()),
-    ("simhash", ("simhash (triage/decide.py",), ()),
-    ("apply_decision (case save)", ("apply_decision (triage/services.py",), ()),
-    ("decide(): other SQL (category, departments)", ("decide (triage/decide.py",), _SQL),
-    ("decide(): other Python", ("decide (triage/decide.py",), ()),
-    ("triage_report: own SQL (case load, row lock, commit)", ("triage_report (triage/tasks.py",), _SQL),
-    ("triage_report: other", ("triage_report (triage/tasks.py",), ()),
+    ("start-up: warm-up (jieba dictionary, model load, gazetteer, derived tables)", ("_warm_up (triage/tasks.py",), ()),
+    ("segmentation: jieba.lcut", ("segment (triage/classifier.py", "lcut (jieba"), ()),
+    ("segmentation: normalisation, greetings, stop words", ("segment (triage/classifier.py",), ()),
+    ("classifier: features (word and char n-gram TF-IDF)", ("explain_prepared (triage/classifier.py", "transform"), ()),
+    ("classifier: predict_proba (calibrated NB-SVM)", ("predict_proba",), ()),
+    ("classifier: alternatives and terms", ("explain_prepared (triage/classifier.py",), ()),
+    ("simhash", ("simhashes (triage/decide.py",), ()),
+    ("rules, urgency, place, department (_decide_one)", ("_decide_one (triage/decide.py",), ()),
+    ("decide_many: other", ("decide_many (triage/decide.py",), ()),
+    ("decrypt (report_text)", ("report_text (intake/selectors.py",), ()),
+    ("duplicates (find_duplicates: SQL)", ("find_duplicates (triage/decide.py",), ()),
+    ("deadlines (clocks, due dates)", ("cases_routed (triage/workflow.py", "deadlines"), ()),
+    ("notifications (notify_case_events)", ("notify_case_events",), ()),
+    ("case UPDATE (_write_fields)", ("_write_fields (triage/services.py",), ()),
+    ("events INSERT and hash chain", ("events_append_locked (triage/audit.py",), ()),
+    ("triage_reports: case and report SELECTs, row locks, commit", ("triage_reports (triage/services.py",), _SQL),
+    ("triage_reports: other", ("triage_reports (triage/services.py",), ()),
     ("outside the task (waiting for the next task from the main process, Celery, start-up)", (),
      ("celery/", "kombu/", "billiard/", "django/")),
 ]
@@ -491,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     span = run.seconds_to_done if run.finished else run.elapsed
     scope = f"all {run.total} triaged in {span:.1f} s" if run.finished else (
         f"NOT DRAINED: {run.done} of {run.total} triaged in {span:.1f} s (--max-wait)")
+    log_path = work_dir / "celery-worker.log"
+    found = re.search(r"Triage warm-up done in ([0-9.]+) s", log_path.read_text(errors="replace")) if log_path.is_file() else None
+    warm_up = found.group(1) if found else "-"
     print(f"Triage throughput: one Celery worker process, --concurrency 1 ({scope})")
     rows = [
         ["reports", f"{run.total}"],
@@ -501,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         ["ratio worker/jieba (end-to-end)", f"{ratio:.3f}"],
         ["ratio worker/jieba (steady state)", f"{steady_ratio:.3f}"],
         ["worker boot to 'ready.' (s)", f"{run.seconds_to_ready:.1f}" if run.seconds_to_ready is not None else "-"],
+        ["pool process warm-up: dictionary, model, gazetteer (s, its log)", warm_up],
         ["worker start to first triaged case (s, 0.5 s polls)",
          f"{run.seconds_to_first:.1f}" if run.seconds_to_first is not None else "-"],
         ["worker CPU per report (ms, incl. boot)", f"{1000 * run.worker_cpu / max(1, run.done):.1f}"],

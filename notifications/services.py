@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -183,8 +183,10 @@ CITIZEN_NEWS = {"approve", "decline", "ask_question"}
 FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | {"transfer", "citizen_answer", "supervise"}
 
 
-def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
-    """Notifications for events just appended (inside their transaction)."""
+def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case] | None = None) -> list[int]:
+    """Notifications for events just appended (inside their transaction). `cases`: case
+    objects by id as they now are in the database (the triage batch's, just written);
+    the cases of other events are read."""
     now = timezone.now()
     # 督办 comes by the thousand from the escalation ladder: one INSERT … SELECT.
     supervised = _supervised_notices([e.pk for e in events if e.kind == "supervise"], now)
@@ -192,7 +194,9 @@ def notify_case_events(events: Sequence[CaseEvent]) -> list[int]:
     events = [e for e in events if e.kind in FOLLOWED and e.kind != "supervise"]
     if not events:
         return supervised
-    cases = Case.objects.select_related("department").in_bulk({e.case_id for e in events})
+    known = cases or {}
+    missing = {e.case_id for e in events} - set(known)
+    cases = {**known, **(Case.objects.select_related("department").in_bulk(missing) if missing else {})}
     directory = Directory()
     askers = _askers([e.case_id for e in events if e.kind == "citizen_answer"])
     sms_reports = set(ReporterIdentity.objects.filter(

@@ -97,7 +97,8 @@ def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]
     after locking, so `audit_seq`/`audit_head` on each object are the chain heads; the new
     heads are set on the objects. `save` (the caller's one UPDATE of the cases) runs after
     the heads are set and before the events are inserted and announced, so receivers of
-    case_events_appended read the cases as they now are, as after event_append.
+    case_events_appended read the cases as they now are, as after event_append (and are
+    told so: `cases_current=True`, so they can use each event's case object as it is).
     Entries: (case, kind, from_status, to_status, payload)."""
     at = at or timezone.now()
     events = []
@@ -118,7 +119,9 @@ def events_append_locked(entries: list[tuple[Case, str, str, str, dict[str, Any]
         _insert_events(events, actor_kind=actor_kind, at=at)
     else:
         events = CaseEvent.objects.bulk_create(events)
-    case_events_appended.send(sender=CaseEvent, events=events)
+    # With `save`, the cases in memory are the rows as written: receivers may use them
+    # instead of reading them again.
+    case_events_appended.send(sender=CaseEvent, events=events, cases_current=save is not None)
     return events
 
 

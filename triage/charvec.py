@@ -4,8 +4,8 @@ scikit-learn's char analyzer builds every n-gram as a Python string and looks ea
 in a dict: for a 380-character report with 1–3-grams that is ~1,100 look-ups, about 0.6 ms,
 as much as half of jieba's own time for the text. Here the text becomes an array of
 dense character ids (one table look-up per character), every n-gram an integer computed
-with array arithmetic, and the vocabulary a sorted integer array searched with
-`np.searchsorted`. The result is the same matrix the fitted vectorizer would produce
+with array arithmetic, and the vocabulary a hash table of those integers looked up with
+array operations (`_IntTable`). The result is the same matrix the fitted vectorizer would produce
 (counts, sublinear tf, idf, l2 norm), checked against it in the tests.
 
 The word features (`TermIndex`) keep scikit-learn's analyzer and dictionary look-ups, but
@@ -80,6 +80,51 @@ class _Weighting:
         return sp.csr_matrix((data, columns, indptr), shape=(n_rows, self.n_features))
 
 
+class _IntTable:
+    """A fixed set of non-negative int64 keys with an int64 value each, looked up for a
+    whole array of queries at once: open addressing (Fibonacci hashing, linear probing, no
+    wrap-around: the table ends with an empty slot) in a table about four times the number
+    of keys, so most queries take one probe. Against `np.searchsorted` over the sorted keys
+    (~18 dependent reads per query) several times faster for a batch's n-grams."""
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+    _EMPTY = -1
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
+        bits = max(4, int(np.ceil(np.log2(max(1, len(keys)) * 4))))
+        self.shift = np.uint64(64 - bits)
+        home = self._home(keys)
+        order = np.argsort(home)  # keys with the same home slot may go in any order
+        # Inserted in order of their home slot, key i lands at max(home_i, slot of key i-1 + 1):
+        # as a running maximum, max over j <= i of (home_j + i - j).
+        rank = np.arange(len(keys))
+        slots = np.maximum.accumulate(home[order] - rank) + rank if len(keys) else rank
+        size = max(1 << bits, int(slots[-1]) + 2 if len(keys) else 1)  # at least one empty slot after the last key
+        self.keys = np.full(size, self._EMPTY, dtype=np.int64)
+        self.values = np.zeros(size, dtype=np.int64)
+        self.keys[slots], self.values[slots] = keys[order], values[order]
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self.shift).astype(np.int64)
+
+    def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, values): which queries are keys, and the value of each that is."""
+        slot = self._home(queries)
+        values = np.full(len(queries), -1, dtype=np.int64)
+        found = np.zeros(len(queries), dtype=bool)
+        active = np.arange(len(queries))
+        while active.size:
+            where = slot[active]
+            keys = self.keys[where]
+            hit = keys == queries[active]
+            found[active[hit]] = True
+            values[active[hit]] = self.values[where[hit]]
+            active = active[~hit & (keys != self._EMPTY)]  # an empty slot ends the search
+            slot[active] += 1
+        return found, values
+
+
 class CharNgramIndex(_Weighting):
     """The vocabulary of a fitted char vectorizer as sorted integer codes."""
 
@@ -96,10 +141,7 @@ class CharNgramIndex(_Weighting):
         self.lut = np.zeros(_UNICODE, dtype=np.int64)
         self.lut[chars] = np.arange(1, len(chars) + 1)
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        codes = self._encode_all(grams, self.lut[points])
-        order = np.argsort(codes)
-        self.codes = codes[order]
-        self.columns = columns[order]
+        self.table = _IntTable(self._encode_all(grams, self.lut[points]), columns)
 
     def _encode_all(self, grams: list[str], ids: np.ndarray) -> np.ndarray:
         """Each gram as an integer: its character ids as digits in base `base`, its length
@@ -135,10 +177,9 @@ class CharNgramIndex(_Weighting):
                 code = code * self.base + part
                 known &= part > 0
             code = code[known] | (n << _LENGTH_SHIFT)
-            position = np.minimum(np.searchsorted(self.codes, code), len(self.codes) - 1)
-            hit = self.codes[position] == code
+            hit, column = self.table.lookup(code)
             rows.append(row_of[:count][known][hit])
-            columns.append(self.columns[position[hit]])
+            columns.append(column[hit])
         keys, counts = np.unique(np.concatenate(rows) * self.n_features + np.concatenate(columns), return_counts=True)
         return self._matrix(len(texts), keys, counts)
 
@@ -180,7 +221,7 @@ class WordPairIndex(_Weighting):
     """`TermIndex` for the analyzer of words followed by the pairs of adjacent words, each
     pair written "a b" (triage.classifier._words), without building the pairs as strings:
     each word becomes an integer id, each pair the integer id_a * n + id_b, and the
-    vocabulary's pairs a sorted integer array searched with `np.searchsorted`. Building the
+    vocabulary's pairs a hash table of those integers (`_IntTable`). Building the
     pair strings was most of the word features' time.
 
     Exact while words contain no space (segmented text never does: normalisation removes
@@ -203,10 +244,8 @@ class WordPairIndex(_Weighting):
         self.unigram_columns = np.full(self.n_words, -1, dtype=np.int64)
         for word, column in unigrams:
             self.unigram_columns[word] = column
-        table = np.asarray(pairs or [(-1, 0, 0)], dtype=np.int64).reshape(-1, 3)  # -1: a code no pair has
-        codes = np.where(table[:, 0] >= 0, table[:, 0] * self.n_words + table[:, 1], -1)
-        order = np.argsort(codes)
-        self.pair_codes, self.pair_columns = codes[order], table[order, 2]
+        table = np.asarray(pairs, dtype=np.int64).reshape(-1, 3)
+        self.pairs = _IntTable(table[:, 0] * self.n_words + table[:, 1], table[:, 2])
 
     def transform(self, docs: list[list[str]]) -> sp.csr_matrix:
         tokens = list(itertools.chain.from_iterable(docs))
@@ -218,12 +257,10 @@ class WordPairIndex(_Weighting):
         known = unigrams >= 0
         left, right = ids[:-1], ids[1:]
         paired = (rows[:-1] == rows[1:]) & (left >= 0) & (right >= 0)
-        codes = left[paired] * self.n_words + right[paired]
-        position = np.minimum(np.searchsorted(self.pair_codes, codes), len(self.pair_codes) - 1)
-        hit = self.pair_codes[position] == codes
+        hit, pair_columns = self.pairs.lookup(left[paired] * self.n_words + right[paired])
         keys = np.concatenate([
             rows[known] * self.n_features + unigrams[known],
-            rows[:-1][paired][hit] * self.n_features + self.pair_columns[position[hit]],
+            rows[:-1][paired][hit] * self.n_features + pair_columns[hit],
         ])
         keys, counts = np.unique(keys, return_counts=True)
         return self._matrix(len(docs), keys, counts)

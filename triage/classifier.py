@@ -83,13 +83,32 @@ STOP_WORDS = frozenset(
 USE_RAW_STOP_WORDS = True
 
 
+# Full-width ASCII forms, the ideographic space and the ellipsis, each replaced by its
+# compatibility decomposition before NFKC. NFKC composes the compatibility decomposition of
+# the text, which this leaves as it was, so the result is the same; but punctuation like
+# "，" made NFKC decompose and recompose the whole text, and without it the quick check
+# finds most texts already normalised.
+_FOLD_FIRST = {
+    code: unicodedata.normalize("NFKD", chr(code))
+    for code in (*range(0xFF01, 0xFF5F), 0x3000, 0x2026)
+    if unicodedata.normalize("NFKD", chr(code)).isascii() and unicodedata.normalize("NFKD", chr(code)) != chr(code)
+}
+_SEVEN_DIGITS = re.compile(r"\d{7}")  # every phone number _PHONE matches has seven digits in a row
+
+
 def normalize(text: str) -> str:
     """Full-width forms folded (ＡＢ１２ → AB12), URLs, e-mail addresses, phone numbers and
     whitespace removed, masked place codes and digits folded."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = _URL.sub("", text)
-    text = _EMAIL.sub("", text)
-    text = _PHONE.sub("", text)
+    text = unicodedata.normalize("NFKC", (text or "").translate(_FOLD_FIRST))
+    # Each pattern only on a text it can match (a check much cheaper than its scan): a URL
+    # starts with http or www (ASCII letters, in any case), an address has an @.
+    lowered = text.lower()
+    if "http" in lowered or "www" in lowered:
+        text = _URL.sub("", text)
+    if "@" in text:
+        text = _EMAIL.sub("", text)
+    if _SEVEN_DIGITS.search(text):
+        text = _PHONE.sub("", text)
     text = _SPACE.sub("", text)
     text = _CODE.sub("某", text)
     return _DIGITS.sub("0", text)
@@ -156,6 +175,8 @@ _GREETINGS = re.compile(
     r"(领导|大家|各位)?(您|你)好[！!，,。]*|各位领导[：:，,]?|"
     r"(非常|十分)?(感谢|谢谢)(您|你们|领导)?[！!。]*|此致敬礼|此致|敬礼[！!]?)"
 )
+# Every alternative of _GREETINGS contains one of these: a text with none is left as it is.
+_GREETING_HINTS = ("尊敬的", "您好", "你好", "各位领导", "感谢", "谢谢", "此致", "敬礼")
 STRIP_GREETINGS_BEFORE_SEGMENTING = True
 
 
@@ -164,9 +185,10 @@ def segment(text: str) -> list[str]:
     stop words."""
     stop = _load_lexicon()
     clean = normalize(text)
-    if STRIP_GREETINGS_BEFORE_SEGMENTING:
+    if STRIP_GREETINGS_BEFORE_SEGMENTING and any(hint in clean for hint in _GREETING_HINTS):
         clean = _GREETINGS.sub("，", clean)
-    return [w for w in jieba.lcut(clean, HMM=HMM) if _keep(w, stop)]
+    known = _kept.get  # the cached answer first: a function call per token costs more than the check
+    return [w for w in jieba.lcut(clean, HMM=HMM) if (kept := known(w)) or (kept is None and _keep(w, stop))]
 
 
 CHAR_TEXT_FROM_TOKENS = True
@@ -207,6 +229,7 @@ class Classifier:
         self.min_df_for_terms = min_df_for_terms
         self._feature_names: Any = None  # built once: rebuilding it costs ~0.1 s a call
         self._weights: np.ndarray | None = None
+        _coefficients_column_major(pipeline)
 
     @property
     def labels(self) -> list[str]:
@@ -235,21 +258,21 @@ class Classifier:
         x = union.transform(prepared).tocsr()
         proba = self.pipeline.named_steps["clf"].predict_proba(x)
         classes = self.pipeline.classes_
-        weights = self._term_weights()
-        names = self._names()
-        results = []
-        for row in range(len(prepared)):
-            order = np.argsort(proba[row])[::-1]
-            best = int(order[0])
-            results.append(
-                Prediction(
-                    label=str(classes[best]),
-                    confidence=float(proba[row, best]),
-                    alternatives=[(str(classes[i]), round(float(proba[row, i]), 3)) for i in order[1 : top + 1]],
-                    terms=_top_terms(x, row, weights, best, names, terms),
-                )
+        # Row by row as before (np.argsort of each row, descending), for the whole batch at once.
+        orders = np.argsort(proba, axis=1)[:, ::-1]
+        best = orders[:, 0]
+        top_terms = _top_terms_batch(x, self._term_weights(), best, self._names(), terms)
+        labels = [str(c) for c in classes]
+        rows, order_rows = proba.tolist(), orders[:, : top + 1].tolist()
+        return [
+            Prediction(
+                label=labels[order[0]],
+                confidence=row[order[0]],
+                alternatives=[(labels[i], round(row[i], 3)) for i in order[1:]],
+                terms=row_terms,
             )
-        return results
+            for row, order, row_terms in zip(rows, order_rows, top_terms, strict=True)
+        ]
 
     def warm_up(self) -> None:
         """Build now what the first batch would otherwise build: the vectorised paths, the
@@ -261,8 +284,13 @@ class Classifier:
         return union.transformer_list[0][1].vectorizer
 
     def _names(self) -> Any:
+        """The word features' names by column (get_feature_names_out's array, built from the
+        vocabulary by position: ~10x faster than its sort, ~0.1 s of a worker's start)."""
         if self._feature_names is None:
-            self._feature_names = self._word_vectorizer().get_feature_names_out()
+            vocabulary: dict[str, int] = self._word_vectorizer().vocabulary_
+            names = np.empty(len(vocabulary), dtype=object)
+            names[np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))] = list(vocabulary)
+            self._feature_names = names
         return self._feature_names
 
     def _term_weights(self) -> np.ndarray | None:
@@ -305,6 +333,18 @@ class Classifier:
 _ARTIFACT_MAGIC = b"QFCLF1\n"
 
 
+def _coefficients_column_major(pipeline: Pipeline) -> None:
+    """Store each NB-SVM's coefficients column-major (same values): `X @ coef_.T` hands
+    scipy `coef_.T`, which is then contiguous; row-major, scipy copied it (features x
+    classes, ~25 MB) on every prediction, most of predict_proba's time."""
+    steps = getattr(pipeline, "named_steps", {})
+    calibrated = steps.get("clf") if hasattr(steps, "get") else None
+    for calibrated_classifier in getattr(calibrated, "calibrated_classifiers_", []):
+        estimator = getattr(calibrated_classifier, "estimator", None)
+        if isinstance(estimator, NBSVM) and hasattr(estimator, "coef_"):
+            estimator.coef_ = np.asfortranarray(estimator.coef_)
+
+
 def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray | None:
     """Mean coefficients of the calibrated estimators over the word features (the first
     block of the feature union), one row per class."""
@@ -316,6 +356,31 @@ def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray |
     if coef.shape[0] == 1:  # a binary model has one row: towards class 1, against class 0
         coef = np.vstack([-coef[0], coef[0]])
     return np.asarray(coef)
+
+
+def _top_terms_batch(x: Any, weights: np.ndarray | None, classes: np.ndarray, names: Any, limit: int) -> list[list[str]]:
+    """`_top_terms` of every row of `x` towards its class (`classes[row]`), with one set of
+    array operations: the same terms in the same order (strongest first, ties in column
+    position order, as the stable sort of one row leaves them)."""
+    n_rows = x.shape[0]
+    if weights is None:
+        return [[] for _ in range(n_rows)]
+    row_of = np.repeat(np.arange(n_rows), np.diff(x.indptr))
+    keep = x.indices < weights.shape[1]
+    indices, row_of = x.indices[keep], row_of[keep]
+    scores = x.data[keep] * weights[classes[row_of], indices]
+    positive = scores > 0
+    indices, row_of, scores = indices[positive], row_of[positive], scores[positive]
+    order = np.lexsort((-scores, row_of))  # stable: by row, then strongest first, then position
+    row_of, indices = row_of[order], indices[order]
+    starts = np.searchsorted(row_of, np.arange(n_rows))
+    rank = np.arange(len(row_of)) - starts[row_of]
+    chosen = rank < limit
+    row_of, indices = row_of[chosen], indices[chosen]
+    out: list[list[str]] = [[] for _ in range(n_rows)]
+    for row, name in zip(row_of.tolist(), names[indices].tolist(), strict=True):
+        out[row].append(str(name).replace(" ", ""))
+    return out
 
 
 def _top_terms(x: Any, row: int, weights: np.ndarray | None, class_index: int, names: Any, limit: int) -> list[str]:

@@ -59,15 +59,35 @@ def policy_for(*, case: Case, kind: str) -> DeadlinePolicy | None:
         Q(matter_type="") | Q(matter_type=matter),
         Q(priority="") | Q(priority=priority),
     )
+    return _best_policy(list(rows), named=report.is_named)
+
+
+def _best_policy(rows: list[DeadlinePolicy], *, named: bool) -> DeadlinePolicy | None:
+    """Of the policies that apply, the most specific (see policy_for)."""
 
     def specificity(p: DeadlinePolicy) -> tuple[int, bool, bool, bool, int]:
         named = (bool(p.priority), bool(p.matter_type), bool(p.channel))
         return (sum(named), *named, -p.pk)
 
     best = max(rows, key=specificity, default=None)
-    if best is None or (best.named_reporter_only and not report.is_named):
+    if best is None or (best.named_reporter_only and not named):
         return None
     return best
+
+
+def _policy_chooser(kind: str) -> Any:
+    """policy_for(case=…, kind=kind) for many cases with one query: the active policies of
+    the kind, filtered in Python as policy_for's query filters them."""
+    active = list(DeadlinePolicy.objects.filter(kind=kind, is_active=True))
+
+    def choose(case: Case) -> DeadlinePolicy | None:
+        report = case.report
+        matter, priority = case.matter_type or report.matter_type, effective_priority(case)
+        rows = [p for p in active if p.channel in ("", report.channel) and p.matter_type in ("", matter)
+                and p.priority in ("", priority)]
+        return _best_policy(rows, named=report.is_named)
+
+    return choose
 
 
 def compute_due(*, started_at: datetime, amount: int, unit: str, paused_seconds: int = 0,
@@ -122,21 +142,24 @@ def deadline_meet(*, case: Case, kind: str, at: datetime | None = None) -> Deadl
 def deadlines_routed(cases: list[Case], *, at: datetime) -> None:
     """For a batch of cases triage has just assigned: meet their 登记交办 clocks and start
     their 受理告知 clocks, as case_routed does for one case, with a fixed number of queries
-    (policies looked up once per distinct channel / type / priority / named)."""
+    (the active policies read once, chosen once per distinct channel / type / priority /
+    named)."""
     from triage.workflow_models import DeadlineKind
 
     calendar = WorkCalendar()
     ids = [case.pk for case in cases]
     running = Deadline.objects.filter(case_id__in=ids, met_at__isnull=True, cancelled_at__isnull=True)
     open_kinds = set(running.values_list("case_id", "kind"))
-    transfer = running.filter(kind=DeadlineKind.TRANSFER)
-    for paused in transfer.filter(paused_at__isnull=False):
-        paused.met_at = at
-        _resume_one(paused, at, calendar)
-        paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
-    transfer.filter(paused_at__isnull=True).update(met_at=at)
+    if any(kind == DeadlineKind.TRANSFER for _case, kind in open_kinds):  # the cases are locked: none appear since
+        transfer = running.filter(kind=DeadlineKind.TRANSFER)
+        for paused in transfer.filter(paused_at__isnull=False):
+            paused.met_at = at
+            _resume_one(paused, at, calendar)
+            paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
+        transfer.filter(paused_at__isnull=True).update(met_at=at)
 
     policies: dict[tuple[str, str, str, bool], DeadlinePolicy | None] = {}
+    choose = None
     new = []
     for case in cases:
         if (case.pk, DeadlineKind.ACCEPTANCE_NOTICE) in open_kinds:
@@ -144,7 +167,8 @@ def deadlines_routed(cases: list[Case], *, at: datetime) -> None:
         report = case.report
         key = (report.channel, case.matter_type or report.matter_type, effective_priority(case), report.is_named)
         if key not in policies:
-            policies[key] = policy_for(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE)
+            choose = choose or _policy_chooser(DeadlineKind.ACCEPTANCE_NOTICE)
+            policies[key] = choose(case)
         policy = policies[key]
         if policy is None:
             continue

@@ -82,6 +82,7 @@ def _gazetteer(*, version: object = None, check: bool = False) -> tuple[Any, dic
     if not check:
         version = _routing_version()
     areas = {a.code: a for a in Area.objects.all()}
+    by_pk = {a.pk: a for a in areas.values()}  # parents from this one query, not one query per area and level
     places: dict[str, Place] = {}
     automaton = ahocorasick.Automaton()
     names: dict[str, list[str]] = {}
@@ -90,7 +91,7 @@ def _gazetteer(*, version: object = None, check: bool = False) -> tuple[Any, dic
         node: Area | None = area
         while node is not None:
             chain.append(node.code)
-            node = areas.get(node.parent.code) if node.parent_id and node.parent else None
+            node = by_pk.get(node.parent_id) if node.parent_id else None
         places[area.code] = Place(code=area.code, level=area.level, chain=tuple(reversed(chain)))
         variants = {area.name, *(a.strip() for a in area.aliases.split(",") if a.strip())}
         for name in variants:
@@ -364,7 +365,11 @@ def simhashes(token_lists: list[list[str]]) -> list[int]:
     result = np.zeros(len(counts), dtype=np.int64)
     if not sizes.any():
         return result.tolist()
-    hashes = np.fromiter(map(_token_hash, itertools.chain.from_iterable(counts)), dtype=np.uint64, count=int(sizes.sum()))
+    known = _token_hashes.get
+    hashes = np.fromiter(
+        (known(token) or _token_hash(token) for token in itertools.chain.from_iterable(counts)),
+        dtype=np.uint64, count=int(sizes.sum()),
+    )
     weights = np.fromiter(itertools.chain.from_iterable(c.values() for c in counts), dtype=np.int64, count=len(hashes))
     signs = 2 * ((hashes[:, None] >> _BIT_SHIFTS) & np.uint64(1)).astype(np.int64) - 1
     present = sizes > 0

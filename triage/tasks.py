@@ -33,6 +33,7 @@ def _warm_up(**kwargs: object) -> None:
     process starts, not on its first report."""
     from triage.decide import active_model, extract_place
 
+    started = time.monotonic()
     try:
         model = active_model()
         extract_place("")
@@ -40,6 +41,8 @@ def _warm_up(**kwargs: object) -> None:
             model[1].warm_up()
     except Exception:  # noqa: BLE001 - e.g. tables not migrated yet; the first task retries the load
         logger.warning("Triage warm-up failed; the model loads on first use.")
+        return
+    logger.info("Triage warm-up done in %.2f s.", time.monotonic() - started)
 
 
 class TriageBatches(Batches):  # type: ignore[misc]

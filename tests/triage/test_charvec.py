@@ -60,8 +60,27 @@ def test_each_gram_of_the_vocabulary_is_encoded_as_its_digits() -> None:
         return (len(gram) << 58) | value
 
     expected = sorted((encode(gram), column) for gram, column in vectorizer.vocabulary_.items())
-    assert [(int(c), int(k)) for c, k in zip(index.codes, index.columns, strict=True)] == expected
+    stored = index.table.keys != -1
+    assert sorted(zip(index.table.keys[stored].tolist(), index.table.values[stored].tolist(), strict=True)) == expected
+    found, columns = index.table.lookup(np.asarray([code for code, _column in expected], dtype=np.int64))
+    assert found.all() and columns.tolist() == [column for _code, column in expected]
     assert all(index.lut[ord(ch)] > 0 for gram in vectorizer.vocabulary_ for ch in gram)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000, 20_000])
+def test_the_integer_table_finds_every_key_and_nothing_else(n: int) -> None:
+    rng = np.random.default_rng(n)
+    keys = np.unique(rng.integers(0, 1 << 62, size=n))
+    # Keys that share a home slot, and runs of adjacent keys, probe past each other.
+    keys = np.unique(np.concatenate([keys, np.arange(100, 100 + min(n, 300)), keys[: n // 10] + (1 << 40)]))
+    values = rng.integers(0, 1 << 40, size=len(keys))
+    table = charvec._IntTable(keys, values)
+    found, got = table.lookup(keys)
+    assert found.all() and np.array_equal(got, values)
+    others = np.setdiff1d(rng.integers(0, 1 << 62, size=5000), keys)
+    found, got = table.lookup(np.concatenate([others, keys[:50]]))
+    assert not found[: len(others)].any() and found[len(others) :].all()
+    assert np.array_equal(got[len(others) :], values[:50]) and (got[: len(others)] == -1).all()
 
 
 def test_configurations_it_cannot_reproduce_use_scikit_learn() -> None:

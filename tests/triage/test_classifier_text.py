@@ -57,3 +57,71 @@ def test_the_model_records_how_it_segmented_and_warns_when_served_otherwise(
 def test_gazetteer_names_join_the_same_dictionary() -> None:
     clf.add_user_words(["东关街道文化路社区"])
     assert "东关街道文化路社区" in jieba.lcut("东关街道文化路社区路灯坏了")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["尊敬的市长：", "领导您好！", "你好，", "各位领导，", "十分感谢领导！", "谢谢你们。", "此致敬礼", "此致", "敬礼！",
+     "联系 a.b+c@mail.example.cn 谢谢", "物业停水三天"],
+)
+def test_a_text_the_patterns_would_not_change_is_not_searched(text: str) -> None:
+    """The greeting and e-mail patterns run only on texts with one of their words or an @:
+    the result is the same as running them on every text."""
+    clean = clf.normalize(text)
+    if clf._GREETINGS.search(clean):
+        assert any(hint in clean for hint in clf._GREETING_HINTS)
+    if clf._EMAIL.search(text):
+        assert "@" in text
+    assert clf._GREETINGS.sub("，", clean) == clean or any(hint in clean for hint in clf._GREETING_HINTS)
+
+
+def test_explanations_of_a_batch_are_those_of_each_text_alone() -> None:
+    """Alternatives and driving terms come from one set of array operations for the whole
+    batch: the same as ranking each text's classes and word features on its own."""
+    import numpy as np
+
+    texts = ["物业停水小区", "拖欠工资社保", "物业费小区停电", "工资社保拖欠", "学校学生老师", "老师学校收费"] * 3
+    model = clf.fit(texts, ["城乡建设", "劳动和社会保障", "城乡建设", "劳动和社会保障", "教育文体", "教育文体"] * 3)
+    model.min_df_for_terms = 1
+    prepared = clf.Classifier.prepare(["小区物业停水拖欠工资", "学校老师", "没有见过的词", "", "社保工资物业"])
+    predictions = model.explain_prepared(prepared, top=2, terms=3)
+    x = model.pipeline.named_steps["features"].transform(prepared).tocsr()
+    proba = model.pipeline.named_steps["clf"].predict_proba(x)
+    weights, names = model._term_weights(), model._names()
+    assert any(p.terms for p in predictions)
+    assert np.array_equal(names, model._word_vectorizer().get_feature_names_out())
+    for row, prediction in enumerate(predictions):
+        order = np.argsort(proba[row])[::-1]
+        assert prediction.label == str(model.pipeline.classes_[order[0]])
+        assert prediction.confidence == float(proba[row, order[0]])
+        assert prediction.alternatives == [(str(model.pipeline.classes_[i]), round(float(proba[row, i]), 3)) for i in order[1:3]]
+        assert prediction.terms == clf._top_terms(x, row, weights, int(order[0]), names, 3)
+
+
+def test_coefficients_are_served_column_major_with_the_same_predictions() -> None:
+    import numpy as np
+
+    texts = ["物业停水", "拖欠工资", "物业费", "工资社保"] * 3
+    model = clf.fit(texts, ["城乡建设", "劳动和社会保障"] * 6)
+    loaded = clf.Classifier.loads(model.dumps())
+    estimator = loaded.pipeline.named_steps["clf"].calibrated_classifiers_[0].estimator
+    assert estimator.coef_.T.flags["C_CONTIGUOUS"]
+    x = loaded.pipeline.named_steps["features"].transform(clf.Classifier.prepare(["物业停水了", "工资"]))
+    served = loaded.pipeline.named_steps["clf"].predict_proba(x)
+    estimator.coef_ = np.ascontiguousarray(estimator.coef_)
+    assert np.array_equal(served, loaded.pipeline.named_steps["clf"].predict_proba(x))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ＨＴＴＰＳ://Ex.cn/a 电话１３８１２３４５６７８，", "WWW.abc.com 反映", "＜\u0338 Ａ\u0300 …", "０７５５－１２３４５６７８",
+     "＋８６ 13812345678 邮箱 a@b.cn", "物业　停水（三天）！", "httpſ://x.cn"],
+)
+def test_normalisation_with_its_pre_checks_is_plain_nfkc_and_patterns(text: str) -> None:
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKC", text)
+    for pattern, repl in ((clf._URL, ""), (clf._EMAIL, ""), (clf._PHONE, ""), (clf._SPACE, ""), (clf._CODE, "某"),
+                          (clf._DIGITS, "0")):
+        plain = pattern.sub(repl, plain)
+    assert clf.normalize(text) == plain
