@@ -55,6 +55,9 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 _CODE = re.compile(r"[A-Za-z]+\d+")  # the dataset masks places as A1区, B3县 …
 _DIGITS = re.compile(r"\d+")
+# A term worth showing in an explanation has a letter or a CJK character besides the
+# placeholders normalisation leaves ("0" for digits, "某" for masked place codes).
+_READABLE_TERM = re.compile(r"[^\W\d_某]")
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[\s，。！？、；：“”‘’（）()《》【】\[\]<>,.!?;:'\"…\-—~·/\\|@#$%^&*+=_`]+")
 
@@ -308,6 +311,13 @@ class Classifier:
                 if n_docs:
                     df = (1 + n_docs) / np.exp(words.idf_ - 1) - 1
                     coef = coef * (df + 0.5 >= self.min_df_for_terms)
+                # Folded digits ("0") and masked places ("某") mean nothing to a reader (only the
+                # columns still weighted are looked at: a fraction of the vocabulary).
+                names = self._names()
+                hidden = [i for i in np.flatnonzero(np.any(coef != 0, axis=0)).tolist()
+                          if _READABLE_TERM.search(str(names[i])) is None]
+                coef = np.array(coef, copy=True)
+                coef[:, hidden] = 0
                 self._weights = coef
         return self._weights if self._weights.shape[0] else None
 

@@ -125,3 +125,12 @@ def test_normalisation_with_its_pre_checks_is_plain_nfkc_and_patterns(text: str)
                           (clf._DIGITS, "0")):
         plain = pattern.sub(repl, plain)
     assert clf.normalize(text) == plain
+
+
+def test_explanations_never_show_folded_digits_or_masked_places() -> None:
+    texts = ["物业停水，100，小区，A1区，停水", "拖欠工资社保", "学校收费老师"] * 4
+    model = clf.fit(texts, ["城乡建设", "劳动和社会保障", "教育文体"] * 4)
+    model.min_df_for_terms = 1
+    terms = [t for p in model.explain_prepared(clf.Classifier.prepare(texts[:3]), terms=10) for t in p.terms]
+    assert terms
+    assert not any(t.replace(" ", "").strip("0某") == "" for t in terms), terms
