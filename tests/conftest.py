@@ -180,6 +180,16 @@ def live_server_url(transactional_db: Any, log_dir: Path) -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """A request in another language (LocaleMiddleware) leaves it active in the test's
+    thread: messages the next test reads outside a request would come out in English."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def demo_org(db: Any) -> None:
     from triage.demo import seed_organisation, seed_roles, seed_route_rules, seed_triage_defaults
