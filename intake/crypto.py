@@ -41,7 +41,7 @@ class Keyring:
     primary_id: str
     receipt_pepper: bytes
     index_key: bytes  # keyed hashes that must be stable (idempotency keys, blind index)
-    secret_key: bytes = b""  # small server-side secrets in third-party columns (TOTP seeds)
+    secret_key: bytes  # small server-side secrets in third-party columns (TOTP seeds)
 
     @property
     def primary(self) -> bytes:

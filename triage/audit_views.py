@@ -27,9 +27,9 @@ from intake.models import AccessKind, AccessRecord
 from triage.audit import AuditSummary, audit_run_request, audit_verify
 from triage.models import AuditRun, Case
 
-# The auditor role's permission (triage/demo.py ROLES); superusers hold every permission.
 logger = logging.getLogger(__name__)
 
+# The auditor role's permission (triage/demo.py ROLES); superusers hold every permission.
 AUDIT_PERMISSION = "intake.view_accessrecord"
 PAGE_SIZE = 50
 RUNS_SHOWN = 5

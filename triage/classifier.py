@@ -369,9 +369,8 @@ def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray |
 
 
 def _top_terms_batch(x: Any, weights: np.ndarray | None, classes: np.ndarray, names: Any, limit: int) -> list[list[str]]:
-    """`_top_terms` of every row of `x` towards its class (`classes[row]`), with one set of
-    array operations: the same terms in the same order (strongest first, ties in column
-    position order, as the stable sort of one row leaves them)."""
+    """Per row of `x`, the word features that pushed it towards its class (`classes[row]`),
+    strongest first (ties in column order), with one set of array operations for the batch."""
     n_rows = x.shape[0]
     if weights is None:
         return [[] for _ in range(n_rows)]
@@ -391,21 +390,6 @@ def _top_terms_batch(x: Any, weights: np.ndarray | None, classes: np.ndarray, na
     for row, name in zip(row_of.tolist(), names[indices].tolist(), strict=True):
         out[row].append(str(name).replace(" ", ""))
     return out
-
-
-def _top_terms(x: Any, row: int, weights: np.ndarray | None, class_index: int, names: Any, limit: int) -> list[str]:
-    """Word features of one row that pushed towards the class, strongest first."""
-    if weights is None:
-        return []
-    start, end = x.indptr[row], x.indptr[row + 1]
-    indices = x.indices[start:end]
-    keep = indices < weights.shape[1]
-    indices = indices[keep]
-    scores = x.data[start:end][keep] * weights[class_index, indices]
-    positive = scores > 0
-    indices, scores = indices[positive], scores[positive]
-    order = np.argsort(-scores, kind="stable")[:limit]
-    return [str(names[indices[i]]).replace(" ", "") for i in order]
 
 
 class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]

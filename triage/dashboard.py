@@ -41,6 +41,7 @@ from triage.selectors import (
     cases_visible_to,
     local_day_start,
     scope_root,
+    subtree_ids,
 )
 from triage.workflow import Role, roles_of
 
@@ -609,8 +610,7 @@ def _scoped(qs: QuerySet[Any], filters: DashboardFilters, *, channel_field: str 
     """Cases, CaseFigures or FiguresDay rows under the filters but the period. The
     department sub-tree is read as an id list (as a subquery it made the planner scan)."""
     if filters.department is not None:
-        qs = qs.filter(department_id__in=list(Department.objects.filter(path__startswith=filters.department.path)
-                                              .values_list("pk", flat=True)))
+        qs = qs.filter(department_id__in=subtree_ids(filters.department))
     if filters.channel:
         qs = qs.filter(**{channel_field: filters.channel})
     if filters.category:

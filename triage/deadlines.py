@@ -15,13 +15,13 @@ seconds otherwise) and the due time moves on by that much when the clock resumes
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -51,41 +51,27 @@ def policy_for(*, case: Case, kind: str) -> DeadlinePolicy | None:
     """The most specific active policy for this case and kind: the one that names most of
     channel, matter type and priority; on a tie priority beats matter type beats channel.
     None when no policy applies (e.g. an acceptance notice to an anonymous reporter)."""
-    report = case.report
-    matter = case.matter_type or report.matter_type
-    priority = effective_priority(case)
-    rows = DeadlinePolicy.objects.filter(kind=kind, is_active=True).filter(
-        Q(channel="") | Q(channel=report.channel),
-        Q(matter_type="") | Q(matter_type=matter),
-        Q(priority="") | Q(priority=priority),
-    )
-    return _best_policy(list(rows), named=report.is_named)
+    return _policy_chooser(kind)(case)
 
 
-def _best_policy(rows: list[DeadlinePolicy], *, named: bool) -> DeadlinePolicy | None:
-    """Of the policies that apply, the most specific (see policy_for)."""
+def _policy_chooser(kind: str) -> Callable[[Case], DeadlinePolicy | None]:
+    """policy_for(case=…, kind=kind) for any number of cases with one query: the active
+    policies of the kind (a handful) are read once and matched in Python."""
+    active = list(DeadlinePolicy.objects.filter(kind=kind, is_active=True))
 
     def specificity(p: DeadlinePolicy) -> tuple[int, bool, bool, bool, int]:
         named = (bool(p.priority), bool(p.matter_type), bool(p.channel))
         return (sum(named), *named, -p.pk)
-
-    best = max(rows, key=specificity, default=None)
-    if best is None or (best.named_reporter_only and not named):
-        return None
-    return best
-
-
-def _policy_chooser(kind: str) -> Any:
-    """policy_for(case=…, kind=kind) for many cases with one query: the active policies of
-    the kind, filtered in Python as policy_for's query filters them."""
-    active = list(DeadlinePolicy.objects.filter(kind=kind, is_active=True))
 
     def choose(case: Case) -> DeadlinePolicy | None:
         report = case.report
         matter, priority = case.matter_type or report.matter_type, effective_priority(case)
         rows = [p for p in active if p.channel in ("", report.channel) and p.matter_type in ("", matter)
                 and p.priority in ("", priority)]
-        return _best_policy(rows, named=report.is_named)
+        best = max(rows, key=specificity, default=None)
+        if best is None or (best.named_reporter_only and not report.is_named):
+            return None
+        return best
 
     return choose
 

@@ -48,7 +48,7 @@ def scope_root(user: User) -> Department | None:
     return Department.objects.filter(code=f"{department.area.code}-gov").first() or department
 
 
-def _subtree(department: Department) -> list[int]:
+def subtree_ids(department: Department) -> list[int]:
     """Ids of a department and everything below it. Read first (one small query), so the
     case filter is a list the planner serves from the department and transfer indexes; as
     a subquery it scanned every case (~0.7 s at 200,000 cases for a head's "all" tab)."""
@@ -73,12 +73,12 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
     if home is not None and Role.HANDLER in roles:
         scope |= Q(department_id=home.pk) | Q(transfer_to_id=home.pk)
     if home is not None and Role.HEAD in roles:
-        subtree = _subtree(home)
+        subtree = subtree_ids(home)
         scope |= Q(department_id__in=subtree) | Q(transfer_to_id__in=subtree)
     if Role.TRIAGE_OFFICER in roles:
         root = scope_root(user)
         if root is not None:
-            scope |= Q(department_id__in=_subtree(root)) | Q(department__isnull=True,
+            scope |= Q(department_id__in=subtree_ids(root)) | Q(department__isnull=True,
                                                                status=CaseStatus.AWAITING_TRIAGE)
     return qs.filter(scope)
 
@@ -291,9 +291,6 @@ def _deadline_q(state: str, now: datetime) -> Q:
     """The deadline state as SQL, from the stored due/paused times (see deadlines.deadline_state:
     a paused clock is judged when it stopped; 临期 when less than the fraction is left)."""
     overdue = Q(due_at__lt=Coalesce(F("suspended_at"), Value(now)))
-    period = ExpressionWrapper(F("due_at") - F("started_at"), output_field=DurationField())
-    threshold = ExpressionWrapper(F("due_at") - period * settings.DEADLINE_DUE_SOON_FRACTION,
-                                  output_field=DateTimeField())
     if connection.vendor == "sqlite":
         # SQLite stores datetimes as text, and Django's duration arithmetic on them ends up
         # comparing strings: the same inequality in Julian days.
@@ -306,6 +303,9 @@ def _deadline_q(state: str, now: datetime) -> Q:
         soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(jd_threshold=jd_threshold)
                       .filter(jd_threshold__lte=jd(Coalesce(F("paused_at"), Value(now)))))
     else:
+        period = ExpressionWrapper(F("due_at") - F("started_at"), output_field=DurationField())
+        threshold = ExpressionWrapper(F("due_at") - period * settings.DEADLINE_DUE_SOON_FRACTION,
+                                      output_field=DateTimeField())
         soon = Exists(_open_deadlines().filter(case=OuterRef("pk")).alias(threshold=threshold)
                       .filter(threshold__lte=Coalesce(F("paused_at"), Value(now))))
     if state == DeadlineFilter.OVERDUE:
@@ -315,8 +315,9 @@ def _deadline_q(state: str, now: datetime) -> Q:
     return Q(due_at__isnull=False) & ~overdue & ~Q(soon)
 
 
-def _narrow(filters: CaseFilters, subtree: list[int] | None = None) -> dict[str, Any]:
-    """The console filters that CaseFigures holds too (it has no RECEIVED cases), as its lookups."""
+def _narrow(filters: CaseFilters) -> dict[str, Any]:
+    """The console filters that CaseFigures holds too (it has no RECEIVED cases), as its
+    lookups; the case side applies the same ones (`_console_cases`)."""
     narrow: dict[str, Any] = {}
     if filters.channel:
         narrow["channel"] = filters.channel
@@ -325,7 +326,7 @@ def _narrow(filters: CaseFilters, subtree: list[int] | None = None) -> dict[str,
     if filters.matter_type:
         narrow["matter_type"] = filters.matter_type
     if filters.department is not None:
-        narrow["department_id__in"] = subtree if subtree is not None else _subtree(filters.department)
+        narrow["department_id__in"] = subtree_ids(filters.department)
     if filters.created_from is not None:
         narrow["created_at__gte"] = local_day_start(filters.created_from)
     if filters.created_to is not None:
@@ -333,33 +334,24 @@ def _narrow(filters: CaseFilters, subtree: list[int] | None = None) -> dict[str,
     return narrow
 
 
-def _console_cases(*, user: User, filters: CaseFilters, now: datetime) -> QuerySet[Case]:
-    """Visible cases under every filter but the status (the tabs count by status)."""
-    qs = cases_visible_to(user).exclude(status=CaseStatus.RECEIVED)
+def _console_cases(*, user: User, filters: CaseFilters, now: datetime,
+                   narrow: dict[str, Any] | None = None) -> QuerySet[Case]:
+    """Visible cases under every filter but the status (the tabs count by status).
+    `narrow`: `_narrow(filters)`, when the caller has it already."""
+    narrow = _narrow(filters) if narrow is None else narrow
+    # On a case the channel is its report's.
+    qs = (cases_visible_to(user).exclude(status=CaseStatus.RECEIVED)
+          .filter(**{("report__channel" if key == "channel" else key): value for key, value in narrow.items()}))
     if filters.deadline_state:
         qs = qs.filter(_deadline_q(filters.deadline_state, now))
-    if filters.channel:
-        qs = qs.filter(report__channel=filters.channel)
-    if filters.category:
-        qs = qs.filter(category_id=filters.category)
-    if filters.matter_type:
-        qs = qs.filter(matter_type=filters.matter_type)
     if filters.supervised is not None:
         qs = qs.filter(supervised=filters.supervised)
-    subtree = None
-    if filters.department is not None:
-        subtree = _subtree(filters.department)
-        qs = qs.filter(department_id__in=subtree)
-    if filters.created_from is not None:
-        qs = qs.filter(created_at__gte=local_day_start(filters.created_from))
-    if filters.created_to is not None:
-        qs = qs.filter(created_at__lt=local_day_start(filters.created_to + timedelta(days=1)))
     if filters.place:
         qs = qs.filter(department__area__code__startswith=filters.place)
     if filters.term:
         qs = qs.filter(term_q(filters.term))
     if filters.flag:
-        q = _flag_filter(filters.flag, now=now, narrow=_narrow(filters, subtree))
+        q = _flag_filter(filters.flag, now=now, narrow=narrow)
         qs = qs.filter(q) if q is not None else qs.none()
     return qs
 
@@ -458,9 +450,10 @@ def console_list(*, user: User, filters: CaseFilters,
     cap = CappedPaginator.cap
     figures_q = figure_flag_q(filters.flag, now=now) if filters.flag else None
     if figures_q is not None:
-        cases = _console_cases(user=user, filters=filters, now=now).order_by()
+        narrow = _narrow(filters)
+        cases = _console_cases(user=user, filters=filters, now=now, narrow=narrow).order_by()
         # The flag's figures rows alone (an index-only scan) tell a long list early.
-        few = CaseFigures.objects.filter(figures_q, **_narrow(filters)).order_by()[: cap + 1].count() <= cap
+        few = CaseFigures.objects.filter(figures_q, **narrow).order_by()[: cap + 1].count() <= cap
         rows = list(cases.values_list("pk", "status", "urgent", "supervised", "due_at")[: cap + 1]) if few else []
         if few and len(rows) <= cap:
             counts = _tab_counts(Counter(row[1] for row in rows).items())

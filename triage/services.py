@@ -68,18 +68,15 @@ def _write_fields(cases: list[Case], fields: list[str]) -> None:
     if not cases:
         return
     quote = connection.ops.quote_name
-    columns = [Case._meta.get_field(name) for name in fields]
-    if connection.vendor == "postgresql":
-        _write_fields_postgresql(cases, columns)
-        return
-    assignments = ", ".join(f"{quote(str(column.column))} = %s" for column in columns)  # type: ignore[union-attr]
+    columns: list[Any] = [Case._meta.get_field(name) for name in fields]
     table, pk = quote(Case._meta.db_table), quote(str(Case._meta.pk.column))  # type: ignore[union-attr]
+    if connection.vendor == "postgresql":
+        _write_fields_postgresql(cases, columns, table=table, pk=pk)
+        return
+    assignments = ", ".join(f"{quote(str(column.column))} = %s" for column in columns)
     sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608 - quoted model names; values are parameters
-    rows = [
-        [column.get_db_prep_save(getattr(case, column.attname), connection) for column in columns]  # type: ignore[union-attr]
-        + [case.pk]
-        for case in cases
-    ]
+    rows = [[column.get_db_prep_save(getattr(case, column.attname), connection) for column in columns] + [case.pk]
+            for case in cases]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
@@ -88,14 +85,13 @@ def _json_value(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _write_fields_postgresql(cases: list[Case], columns: list[Any]) -> None:
+def _write_fields_postgresql(cases: list[Case], columns: list[Any], *, table: str, pk: str) -> None:
     quote = connection.ops.quote_name
-    table, pk = quote(Case._meta.db_table), quote(str(Case._meta.pk.column))  # type: ignore[union-attr]
+    names = [str(column.column) for column in columns]
     # Strings arrive as text and are assigned to their varchar columns, so a value too long
     # fails as it would as a parameter (a cast to varchar(n) would cut it silently).
-    types = [("text" if str(column.db_type(connection)).startswith("varchar") else column.db_type(connection))
-             for column in columns]
-    names = [str(column.column) for column in columns]
+    types = [str(column.db_type(connection)) for column in columns]
+    types = ["text" if kind.startswith("varchar") else kind for kind in types]
     assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name in names)
     definition = ", ".join([f"{quote('pk')} bigint", *(f"{quote(name)} {kind}" for name, kind in zip(names, types, strict=True))])
     sql = (f"UPDATE {table} SET {assignments} FROM json_to_recordset(%s::json) AS v({definition}) "  # noqa: S608 - quoted model names

@@ -4,6 +4,7 @@ dictionary, and the same tokens in training and serving."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import jieba
 import pytest
@@ -95,7 +96,23 @@ def test_explanations_of_a_batch_are_those_of_each_text_alone() -> None:
         assert prediction.label == str(model.pipeline.classes_[order[0]])
         assert prediction.confidence == float(proba[row, order[0]])
         assert prediction.alternatives == [(str(model.pipeline.classes_[i]), round(float(proba[row, i]), 3)) for i in order[1:3]]
-        assert prediction.terms == clf._top_terms(x, row, weights, int(order[0]), names, 3)
+        assert prediction.terms == top_terms_of_one_row(x, row, weights, int(order[0]), names, 3)
+
+
+def top_terms_of_one_row(x: Any, row: int, weights: Any, class_index: int, names: Any, limit: int) -> list[str]:
+    """The reference: one row's word features that pushed towards the class, strongest
+    first, by a stable sort of that row alone (what the worker computed before batching)."""
+    import numpy as np
+
+    start, end = x.indptr[row], x.indptr[row + 1]
+    indices = x.indices[start:end]
+    keep = indices < weights.shape[1]
+    indices = indices[keep]
+    scores = x.data[start:end][keep] * weights[class_index, indices]
+    positive = scores > 0
+    indices, scores = indices[positive], scores[positive]
+    order = np.argsort(-scores, kind="stable")[:limit]
+    return [str(names[indices[i]]).replace(" ", "") for i in order]
 
 
 def test_coefficients_are_served_column_major_with_the_same_predictions() -> None:
