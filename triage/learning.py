@@ -25,7 +25,7 @@ from sklearn.svm import LinearSVC
 
 from triage import charvec
 from triage.classifier import _READABLE_TERM, Prediction, _words, prepare_one, segmenter_signature
-from triage.serving import HASH_BASES, IntTable, ServingModel, SubstringHash
+from triage.serving import HASH_BASES, IntTable, ServingModel, SubstringHash, pack_coefficients, pack_idf
 
 logger = logging.getLogger(__name__)
 
@@ -326,10 +326,9 @@ def compile_model(classifier: Classifier) -> ServingModel:
         raise CompileError("the character features are not a plain char n-gram vectorizer")
     n_words, n_chars = len(words.idf_), len(chars.idf_)
     labels = [str(label) for label in calibrated.classes_]
-    arrays: dict[str, np.ndarray] = {
-        "word_idf": np.asarray(words.idf_, dtype=np.float64),
-        "char_idf": np.asarray(chars.idf_, dtype=np.float64),
-    }
+    arrays: dict[str, np.ndarray] = {}
+    pack_idf(arrays, "word_idf", np.asarray(words.idf_, dtype=np.float64))
+    pack_idf(arrays, "char_idf", np.asarray(chars.idf_, dtype=np.float64))
     meta: dict[str, Any] = {
         "labels": labels,
         "segmenter": getattr(pipeline, "segmenter_", None),
@@ -400,13 +399,13 @@ def _members(calibrated: CalibratedClassifierCV, n_features: int, arrays: dict[s
         coef = np.asarray(estimator.coef_, dtype=np.float64)
         if coef.shape[1] != n_features or coef.shape[0] != len(calibrators):
             raise CompileError(f"member {i}: coefficients of shape {coef.shape}")
-        arrays[f"coef_{i}"] = np.ascontiguousarray(coef.T)
+        pack_coefficients(arrays, f"coef_{i}", np.ascontiguousarray(coef.T))
         arrays[f"intercept_{i}"] = np.asarray(estimator.intercept_, dtype=np.float64).reshape(coef.shape[0])
         arrays[f"calibration_{i}"] = np.array([[float(c.a_), float(c.b_)] for c in calibrators], dtype=np.float64)
         # CalibratedClassifierCV: output k calibrates the class at the position of the
         # estimator's k-th class among the sorted classes (+1 for a binary model's single output).
         outputs = np.searchsorted(sorted_classes, estimator.classes_)[: coef.shape[0]]
-        members.append({"classes": [int(c) for c in outputs]})
+        members.append({"classes": [int(c) for c in outputs], "shape": [n_features, coef.shape[0]]})
     if not members:
         raise CompileError("no calibrated classifier")
     return members
@@ -429,8 +428,8 @@ def _explanations(classifier: Classifier, n_words: int, arrays: dict[str, np.nda
              for i, ok in enumerate(explainable.tolist())]
     explainable &= np.array([bool(name) for name in shown], dtype=bool)
     encoded = [name.encode() for name in shown]
-    offsets = np.zeros(n_words + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n_words), out=offsets[1:])
+    offsets = np.zeros(n_words + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int32, count=n_words), out=offsets[1:])
     arrays.update(explainable=explainable, name_offsets=offsets, names=np.frombuffer(b"".join(encoded), dtype=np.uint8))
     estimators = [c.estimator for c in pipeline.named_steps["clf"].calibrated_classifiers_]
     n_outputs = np.asarray(estimators[0].coef_).shape[0]
