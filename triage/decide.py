@@ -23,7 +23,7 @@ from intake.models import Area, AreaLevel, MatterType
 from triage import classifier as clf
 from triage.defaults import ACCUSED_LEVEL_TERMS
 from triage.models import Case, Category, ClassifierModel, Department, DepartmentKind, RuleKind, TermRule
-from triage.serving import Model, ServingModel
+from triage.serving import Model, ServingModel, StaleFormat
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -51,12 +51,15 @@ def active_model() -> tuple[str, Model] | None:
 
 
 def _load_model(version: str) -> Model:
-    """The stored serving model of a version. One saved before serving models is compiled
-    here, importing scikit-learn (once per process; the next process finds it stored), or
-    served by scikit-learn when its pipeline cannot be compiled."""
+    """The stored serving model of a version. One saved before serving models (or in an
+    older layout) is compiled here, importing scikit-learn (once: the next process finds it
+    stored), or served by scikit-learn when its pipeline cannot be compiled."""
     data = _read_serving(version)
     if data is not None:
-        return ServingModel.loads(data)
+        try:
+            return ServingModel.loads(data)
+        except StaleFormat as exc:
+            logger.info("Classifier %s: %s; compiling it again.", version, exc)
     from triage import learning  # scikit-learn: only for a model saved before serving models
 
     started = time.monotonic()
@@ -66,8 +69,8 @@ def _load_model(version: str) -> Model:
     except learning.CompileError as exc:
         logger.warning("Classifier %s cannot be compiled for serving (%s): served by scikit-learn.", version, exc)
         return learning.Classifier.loads(artifact)
-    ClassifierModel.objects.filter(version=version, serving__isnull=True).update(serving=compiled)
-    logger.info("Classifier %s was saved without a serving model: compiled in %.2f s and stored.", version,
+    ClassifierModel.objects.filter(version=version).update(serving=compiled)
+    logger.info("Classifier %s had no serving model of this format: compiled in %.2f s and stored.", version,
                 time.monotonic() - started)
     return ServingModel.loads(compiled)
 

@@ -34,12 +34,20 @@ from triage.classifier import Prediction, prepare_one, segmenter_signature
 logger = logging.getLogger(__name__)
 
 MAGIC = b"QFSRV1\n"
+# The arrays' layout; raise it whenever that changes. A stored model of another format is
+# compiled again from its pipeline by the loader (triage.decide), like one saved before
+# serving models.
+FORMAT = 2
 _ALIGN = 64
 _WHITE_SPACES = re.compile(r"\s\s+")  # the same collapse scikit-learn's char analyzer does
 LENGTH_SHIFT = 58  # a char n-gram's length kept in the top bits, so 2-grams never equal 3-grams
 UNICODE = 0x110000
 
 Prepared = Sequence[tuple[list[str], str]]
+
+
+class StaleFormat(ValueError):
+    """A serving model stored in another layout than this code reads."""
 
 
 class Model(Protocol):
@@ -55,6 +63,27 @@ class Model(Protocol):
     def predict(self, texts: list[str]) -> list[str]: ...
 
     def warm_up(self) -> None: ...
+
+
+def format_current(data: bytes) -> bool:
+    """Whether stored serving bytes are in the layout this code reads."""
+    try:
+        _header(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The header of stored serving bytes, and where the arrays start."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a serving model")
+    size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
+    start = len(MAGIC) + 8
+    header = json.loads(data[start : start + size])
+    if header.get("format") != FORMAT:
+        raise StaleFormat(f"serving model format {header.get('format')}, this code reads {FORMAT}")
+    return header, start + size
 
 
 def code_points(text: str) -> np.ndarray:
@@ -240,7 +269,7 @@ class ServingModel:
     # --- storage -------------------------------------------------------------------------
 
     def dumps(self) -> bytes:
-        header: dict[str, Any] = {"meta": self.meta, "arrays": {}}
+        header: dict[str, Any] = {"format": FORMAT, "meta": self.meta, "arrays": {}}
         chunks: list[bytes] = []
         offset = 0
         for name, array in self.arrays.items():
@@ -256,12 +285,7 @@ class ServingModel:
     @classmethod
     def loads(cls, data: bytes) -> ServingModel:
         """The model `dumps` stored; its arrays are read-only views of `data`."""
-        if not data.startswith(MAGIC):
-            raise ValueError("not a serving model")
-        size = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
-        start = len(MAGIC) + 8
-        header = json.loads(data[start : start + size])
-        base = start + size
+        header, base = _header(data)
         arrays = {
             name: np.frombuffer(data, dtype=np.dtype(dtype), count=int(np.prod(shape, dtype=np.int64)),
                                 offset=base + offset).reshape(shape)

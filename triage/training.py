@@ -19,6 +19,7 @@ from triage import learning
 from triage.decide import forget_caches, load_place_words
 from triage.models import ClassifierModel, Correction, CorrectionKind
 from triage.serving import Model
+from triage.serving import format_current as serving_format_current
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def activate(version: str) -> ClassifierModel:
         model = ClassifierModel.objects.select_for_update().filter(version=version).first()
         if model is None:
             raise TrainingError(f"no model version {version}")
-        if model.serving is None:  # saved before serving models: compiled now, not by each worker
+        if model.serving is None or not serving_format_current(bytes(model.serving)):  # compiled now, not by each worker
             try:
                 model.serving = learning.compile_artifact(bytes(model.artifact)).dumps()
             except learning.CompileError as exc:

@@ -190,3 +190,23 @@ def test_activating_a_model_saved_before_serving_models_compiles_it(classifier_a
     model = ClassifierModel.objects.get(version="old")
     assert model.is_active and model.serving is not None
     assert serving.ServingModel.loads(bytes(model.serving)).labels
+
+
+@pytest.mark.django_db
+def test_a_serving_model_of_an_older_format_is_compiled_again(classifier_artifact: bytes, classifier_serving: bytes,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from triage.decide import active_model, forget_caches
+    from triage.models import ClassifierModel
+
+    monkeypatch.setattr(serving, "FORMAT", serving.FORMAT - 1)
+    older = learning.compile_artifact(classifier_artifact).dumps()
+    monkeypatch.undo()
+    assert not serving.format_current(older) and serving.format_current(classifier_serving)
+    ClassifierModel.objects.create(version="older", is_active=True, data_hash="x", artifact=classifier_artifact,
+                                   serving=older)
+    forget_caches()
+    loaded = active_model()
+    assert loaded is not None and isinstance(loaded[1], serving.ServingModel)
+    stored = ClassifierModel.objects.get(version="older").serving
+    assert stored is not None and serving.format_current(bytes(stored))
+    forget_caches()
