@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.classifier_lexicon import mine_terms  # noqa: E402
 from triage import classifier as clf  # noqa: E402
+from triage import learning  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets" / "messages_labelled.csv"
 GREETINGS = ["尊敬的领导：您好！", "您好，", "尊敬的市长：", "各位领导好！", "领导您好：", "尊敬的相关部门领导，", "你好！"]
@@ -158,7 +159,7 @@ def main() -> None:
         if args.mine:
             fresh_dictionary([])
             fresh_dictionary(mine_terms([clf.segment(texts[i]) for i in train], list(labels[train])))
-        model = clf.fit([texts[i] for i in train], list(labels[train]))
+        model = learning.fit([texts[i] for i in train], list(labels[train]))
         clean_scores.append(f1_score(labels[valid], model.predict([texts[i] for i in valid]), average="macro"))
         raw_scores.append(f1_score(labels[valid], model.predict([raw[i] for i in valid]), average="macro"))
         mine = [i for i in valid if i in twins]

@@ -69,11 +69,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench import classifier_cv as cv  # noqa: E402
 from triage import classifier as clf  # noqa: E402
+from triage import learning  # noqa: E402
 
 Prepared = list[tuple[list[str], str]]
 
 
-class WeightedNBSVM(clf.NBSVM):
+class WeightedNBSVM(learning.NBSVM):
     """NB-SVM whose one-vs-rest SVMs weight the classes (`class_weight` of LinearSVC)."""
 
     def __init__(self, C: float = 1.0, alpha: float = 1.0, class_weight: str | None = "balanced") -> None:
@@ -105,9 +106,9 @@ def calibrated(estimator: Any) -> CalibratedClassifierCV:
 
 
 MODELS: dict[str, Callable[[], Any]] = {
-    "nbsvm": lambda: calibrated(clf.NBSVM(C=1.0)),  # production
-    "nbsvm_C0.3": lambda: calibrated(clf.NBSVM(C=0.3)),
-    "nbsvm_C3": lambda: calibrated(clf.NBSVM(C=3.0)),
+    "nbsvm": lambda: calibrated(learning.NBSVM(C=1.0)),  # production
+    "nbsvm_C0.3": lambda: calibrated(learning.NBSVM(C=0.3)),
+    "nbsvm_C3": lambda: calibrated(learning.NBSVM(C=3.0)),
     "nbsvm_bal": lambda: calibrated(WeightedNBSVM()),
     "svm": lambda: calibrated(LinearSVC(C=0.5)),
     "svm_bal": lambda: calibrated(LinearSVC(C=0.5, class_weight="balanced")),
@@ -221,15 +222,15 @@ def main() -> None:
     raw = [cv.raw_like(r["tokens"].split(), rng, fillers, weights) for r in rows]
     twins = cv.raw_twins(rows)
     started = time.perf_counter()
-    clean_p: Prepared = clf.Classifier.prepare([r["text"] for r in rows])
-    raw_p: Prepared = clf.Classifier.prepare(raw)
+    clean_p: Prepared = learning.Classifier.prepare([r["text"] for r in rows])
+    raw_p: Prepared = learning.Classifier.prepare(raw)
     twin_p = {i: clf.prepare_one(text) for i, text in twins.items()}
     unlabelled: Prepared = []
     dup_of: list[set[int]] = []
     if {"self", "lsa"} & set(models):
         messages, dup_of, excluded = unlabelled_messages(rows, [r["text"] for r in all_rows if r["split"] == "test"])
         print(json.dumps({"unlabelled": len(messages), "excluded_as_test_duplicates": excluded}), flush=True)
-        unlabelled = clf.Classifier.prepare(messages)
+        unlabelled = learning.Classifier.prepare(messages)
     print(json.dumps({"segmented_seconds": round(time.perf_counter() - started)}), flush=True)
 
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -238,7 +239,7 @@ def main() -> None:
         twin_proba: dict[str, dict[int, np.ndarray]] = {m: {} for m in models}
         folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(labels, labels))
         for train, valid in folds:
-            features = clf.build_pipeline().named_steps["features"]
+            features = learning.build_pipeline().named_steps["features"]
             x_train = features.fit_transform([clean_p[i] for i in train]).tocsr()
             sets = {
                 "clean": features.transform([clean_p[i] for i in valid]),

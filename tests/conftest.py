@@ -243,21 +243,29 @@ def classifier_artifact() -> bytes:
     """A classifier trained once per test session on part of the shared labelled data."""
     from django.conf import settings
 
-    from triage import classifier as clf
+    from triage import learning
     from triage.training import read_csv
 
     examples = read_csv(settings.TRAINING_CSV, text_column="text", label_column="label", where={"split": "train"})
     examples = examples[:: max(1, len(examples) // TRAINING_ROWS)]  # every k-th row: all categories
-    return clf.fit([e.text for e in examples], [e.label for e in examples]).dumps()
+    return learning.fit([e.text for e in examples], [e.label for e in examples]).dumps()
+
+
+@pytest.fixture(scope="session")
+def classifier_serving(classifier_artifact: bytes) -> bytes:
+    """The session classifier compiled for serving, as training stores it."""
+    from triage import learning
+
+    return learning.compile_artifact(classifier_artifact).dumps()
 
 
 @pytest.fixture
-def active_classifier(db: Any, classifier_artifact: bytes) -> Any:
+def active_classifier(db: Any, classifier_artifact: bytes, classifier_serving: bytes) -> Any:
     from triage.decide import forget_caches
     from triage.models import ClassifierModel
 
     model = ClassifierModel.objects.create(version="test-model", is_active=True, metrics={"macro_f1": 0.9},
-                                           data_hash="0" * 64, artifact=classifier_artifact)
+                                           data_hash="0" * 64, artifact=classifier_artifact, serving=classifier_serving)
     forget_caches()
     yield model
     forget_caches()

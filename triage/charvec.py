@@ -14,7 +14,9 @@ sorts and normalises a matrix row by row), about half its time.
 
 Training still uses scikit-learn's own `fit`; only `transform` takes these paths, and only
 for configurations they reproduce exactly (otherwise `supports` / `supports_terms` say no
-and the caller uses the vectorizer itself).
+and the caller uses the vectorizer itself). These are the fitted pipeline's paths (training,
+evaluation of a pipeline); serving uses `triage.serving`, which the char n-gram encoding
+here also compiles into.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from triage.serving import IntTable as _IntTable
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # the same collapse scikit-learn's char analyzer does
 _LENGTH_SHIFT = 58  # n-gram length kept in the top bits, so 2-grams never equal 3-grams
@@ -78,51 +82,6 @@ class _Weighting:
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         return sp.csr_matrix((data, columns, indptr), shape=(n_rows, self.n_features))
-
-
-class _IntTable:
-    """A fixed set of non-negative int64 keys with an int64 value each, looked up for a
-    whole array of queries at once: open addressing (Fibonacci hashing, linear probing, no
-    wrap-around: the table ends with an empty slot) in a table about four times the number
-    of keys, so most queries take one probe. Against `np.searchsorted` over the sorted keys
-    (~18 dependent reads per query) several times faster for a batch's n-grams."""
-
-    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-    _EMPTY = -1
-
-    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
-        keys, values = np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64)
-        bits = max(4, int(np.ceil(np.log2(max(1, len(keys)) * 4))))
-        self.shift = np.uint64(64 - bits)
-        home = self._home(keys)
-        order = np.argsort(home)  # keys with the same home slot may go in any order
-        # Inserted in order of their home slot, key i lands at max(home_i, slot of key i-1 + 1):
-        # as a running maximum, max over j <= i of (home_j + i - j).
-        rank = np.arange(len(keys))
-        slots = np.maximum.accumulate(home[order] - rank) + rank if len(keys) else rank
-        size = max(1 << bits, int(slots[-1]) + 2 if len(keys) else 1)  # at least one empty slot after the last key
-        self.keys = np.full(size, self._EMPTY, dtype=np.int64)
-        self.values = np.zeros(size, dtype=np.int64)
-        self.keys[slots], self.values[slots] = keys[order], values[order]
-
-    def _home(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self.shift).astype(np.int64)
-
-    def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found, values): which queries are keys, and the value of each that is."""
-        slot = self._home(queries)
-        values = np.full(len(queries), -1, dtype=np.int64)
-        found = np.zeros(len(queries), dtype=bool)
-        active = np.arange(len(queries))
-        while active.size:
-            where = slot[active]
-            keys = self.keys[where]
-            hit = keys == queries[active]
-            found[active[hit]] = True
-            values[active[hit]] = self.values[where[hit]]
-            active = active[~hit & (keys != self._EMPTY)]  # an empty slot ends the search
-            slot[active] += 1
-        return found, values
 
 
 class CharNgramIndex(_Weighting):

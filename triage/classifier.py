@@ -11,34 +11,25 @@ Segmentation is jieba's precise mode with a user dictionary: the domain terms of
 and inference cut text the same way) plus the gazetteer's place names, which the caller
 adds with `add_user_words` (the triage worker, `train_classifier` and
 `evaluate_classifier` all do, through `triage.decide.load_place_words`).
+
+Nothing here imports scikit-learn: the pipeline and its training are in `triage.learning`,
+serving in `triage.serving` (numpy only), so the worker and web processes never load it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import importlib
 import itertools
 import logging
-import pickle
 import re
 import threading
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jieba
-import joblib
-import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.svm import LinearSVC
-
-from triage import charvec
 
 jieba.setLogLevel(logging.WARNING)
 logger = logging.getLogger(__name__)
@@ -224,266 +215,6 @@ class Prediction:
     terms: list[str]
 
 
-class Classifier:
-    """A fitted pipeline plus what is needed to explain its decisions."""
-
-    def __init__(self, pipeline: Pipeline, *, min_df_for_terms: int = 5) -> None:
-        self.pipeline = pipeline
-        self.min_df_for_terms = min_df_for_terms
-        self._feature_names: Any = None  # built once: rebuilding it costs ~0.1 s a call
-        self._weights: np.ndarray | None = None
-        _coefficients_column_major(pipeline)
-
-    @property
-    def labels(self) -> list[str]:
-        return [str(c) for c in self.pipeline.classes_]
-
-    # Input to the pipeline is a pair: (tokens, content text), computed once per report.
-    @staticmethod
-    def prepare(texts: list[str]) -> list[tuple[list[str], str]]:
-        return [prepare_one(text) for text in texts]
-
-    def predict_prepared(self, prepared: list[tuple[list[str], str]]) -> list[str]:
-        return [str(x) for x in self.pipeline.predict(prepared)]
-
-    def predict(self, texts: list[str]) -> list[str]:
-        return self.predict_prepared(self.prepare(texts))
-
-    def explain(self, text: str, *, top: int = 3, terms: int = 6) -> Prediction:
-        return self.explain_prepared(self.prepare([text]), top=top, terms=terms)[0]
-
-    def explain_prepared(self, prepared: list[tuple[list[str], str]], *, top: int = 3, terms: int = 6) -> list[Prediction]:
-        """Label, confidence, alternatives and driving terms for a batch of prepared texts:
-        features are computed once and shared by the prediction and the explanation."""
-        if not prepared:
-            return []
-        union: FeatureUnion = self.pipeline.named_steps["features"]
-        x = union.transform(prepared).tocsr()
-        proba = self.pipeline.named_steps["clf"].predict_proba(x)
-        classes = self.pipeline.classes_
-        # Row by row as before (np.argsort of each row, descending), for the whole batch at once.
-        orders = np.argsort(proba, axis=1)[:, ::-1]
-        best = orders[:, 0]
-        top_terms = _top_terms_batch(x, self._term_weights(), best, self._names(), terms)
-        labels = [str(c) for c in classes]
-        rows, order_rows = proba.tolist(), orders[:, : top + 1].tolist()
-        return [
-            Prediction(
-                label=labels[order[0]],
-                confidence=row[order[0]],
-                alternatives=[(labels[i], round(row[i], 3)) for i in order[1:]],
-                terms=row_terms,
-            )
-            for row, order, row_terms in zip(rows, order_rows, top_terms, strict=True)
-        ]
-
-    def warm_up(self) -> None:
-        """Build now what the first batch would otherwise build: the vectorised paths, the
-        feature names and the term weights (a worker does this before taking tasks)."""
-        self.explain_prepared([([], "")])
-
-    def _word_vectorizer(self) -> TfidfVectorizer:
-        union: FeatureUnion = self.pipeline.named_steps["features"]
-        return union.transformer_list[0][1].vectorizer
-
-    def _names(self) -> Any:
-        """The word features' names by column (get_feature_names_out's array, built from the
-        vocabulary by position: ~10x faster than its sort, ~0.1 s of a worker's start)."""
-        if self._feature_names is None:
-            vocabulary: dict[str, int] = self._word_vectorizer().vocabulary_
-            names = np.empty(len(vocabulary), dtype=object)
-            names[np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))] = list(vocabulary)
-            self._feature_names = names
-        return self._feature_names
-
-    def _term_weights(self) -> np.ndarray | None:
-        """Per class, the weight of each word feature towards it, zero for words seen in
-        fewer than `min_df_for_terms` training reports (so no rare name is ever shown or
-        stored). Computed once per loaded model."""
-        if self._weights is None:
-            words = self._word_vectorizer()
-            n_words = len(words.idf_)
-            coef = _word_coefficients(self.pipeline, n_words)
-            if coef is None:
-                self._weights = np.zeros((0, n_words))
-            else:
-                n_docs = getattr(self.pipeline, "n_train_docs_", 0)
-                if n_docs:
-                    df = (1 + n_docs) / np.exp(words.idf_ - 1) - 1
-                    coef = coef * (df + 0.5 >= self.min_df_for_terms)
-                # Folded digits ("0") and masked places ("某") mean nothing to a reader (only the
-                # columns still weighted are looked at: a fraction of the vocabulary).
-                names = self._names()
-                hidden = [i for i in np.flatnonzero(np.any(coef != 0, axis=0)).tolist()
-                          if _READABLE_TERM.search(str(names[i])) is None]
-                coef = np.array(coef, copy=True)
-                coef[:, hidden] = 0
-                self._weights = coef
-        return self._weights if self._weights.shape[0] else None
-
-    def dumps(self) -> bytes:
-        """The fitted pipeline as stored in the database: pickle, zlib-compressed. (joblib
-        took ~3 s to load the vocabularies, pickle ~0.3 s: a worker starts that much sooner.)
-        Artifacts are written and read only by this project's own commands."""
-        return _ARTIFACT_MAGIC + zlib.compress(pickle.dumps(self.pipeline, protocol=pickle.HIGHEST_PROTOCOL), 6)
-
-    @classmethod
-    def loads(cls, data: bytes) -> Classifier:
-        data = bytes(data)
-        if data.startswith(_ARTIFACT_MAGIC):
-            pipeline = pickle.loads(zlib.decompress(data[len(_ARTIFACT_MAGIC) :]))  # noqa: S301 - our own artifact
-        else:
-            pipeline = joblib.load(io.BytesIO(data))  # artifacts saved before the format changed
-        trained_with, serving = getattr(pipeline, "segmenter_", None), segmenter_signature()
-        if trained_with != serving:
-            logger.warning("Classifier trained with segmenter %s, serving with %s: retrain it.", trained_with, serving)
-        return cls(pipeline)
-
-
-_ARTIFACT_MAGIC = b"QFCLF1\n"
-
-
-def _coefficients_column_major(pipeline: Pipeline) -> None:
-    """Store each NB-SVM's coefficients column-major (same values): `X @ coef_.T` hands
-    scipy `coef_.T`, which is then contiguous; row-major, scipy copied it (features x
-    classes, ~25 MB) on every prediction, most of predict_proba's time."""
-    steps = getattr(pipeline, "named_steps", {})
-    calibrated = steps.get("clf") if hasattr(steps, "get") else None
-    for calibrated_classifier in getattr(calibrated, "calibrated_classifiers_", []):
-        estimator = getattr(calibrated_classifier, "estimator", None)
-        if isinstance(estimator, NBSVM) and hasattr(estimator, "coef_"):
-            estimator.coef_ = np.asfortranarray(estimator.coef_)
-
-
-def _word_coefficients(pipeline: Pipeline, n_word_features: int) -> np.ndarray | None:
-    """Mean coefficients of the calibrated estimators over the word features (the first
-    block of the feature union), one row per class."""
-    calibrated = pipeline.named_steps["clf"]
-    estimators = [c.estimator for c in getattr(calibrated, "calibrated_classifiers_", [])]
-    if not estimators:
-        return None
-    coef = np.mean([np.asarray(e.coef_)[:, :n_word_features] for e in estimators], axis=0)
-    if coef.shape[0] == 1:  # a binary model has one row: towards class 1, against class 0
-        coef = np.vstack([-coef[0], coef[0]])
-    return np.asarray(coef)
-
-
-def _top_terms_batch(x: Any, weights: np.ndarray | None, classes: np.ndarray, names: Any, limit: int) -> list[list[str]]:
-    """Per row of `x`, the word features that pushed it towards its class (`classes[row]`),
-    strongest first (ties in column order), with one set of array operations for the batch."""
-    n_rows = x.shape[0]
-    if weights is None:
-        return [[] for _ in range(n_rows)]
-    row_of = np.repeat(np.arange(n_rows), np.diff(x.indptr))
-    keep = x.indices < weights.shape[1]
-    indices, row_of = x.indices[keep], row_of[keep]
-    scores = x.data[keep] * weights[classes[row_of], indices]
-    positive = scores > 0
-    indices, row_of, scores = indices[positive], row_of[positive], scores[positive]
-    order = np.lexsort((-scores, row_of))  # stable: by row, then strongest first, then position
-    row_of, indices = row_of[order], indices[order]
-    starts = np.searchsorted(row_of, np.arange(n_rows))
-    rank = np.arange(len(row_of)) - starts[row_of]
-    chosen = rank < limit
-    row_of, indices = row_of[chosen], indices[chosen]
-    out: list[list[str]] = [[] for _ in range(n_rows)]
-    for row, name in zip(row_of.tolist(), names[indices].tolist(), strict=True):
-        out[row].append(str(name).replace(" ", ""))
-    return out
-
-
-class Part(BaseEstimator, TransformerMixin):  # type: ignore[misc]
-    """Applies a vectorizer to one element of each prepared (tokens, text) pair."""
-
-    def __init__(self, part: int = 0, vectorizer: TfidfVectorizer | None = None) -> None:
-        self.part = part
-        self.vectorizer = vectorizer
-
-    def fit(self, X: Any, y: Any = None) -> Part:
-        assert self.vectorizer is not None
-        self.vectorizer.fit([x[self.part] for x in X])
-        self.__dict__.pop("_fast", None)  # built again from the new vocabulary on first use
-        return self
-
-    def transform(self, X: Any) -> Any:
-        assert self.vectorizer is not None
-        texts = [x[self.part] for x in X]
-        fast = self._fast_path()
-        return fast.transform(texts) if fast is not None else self.vectorizer.transform(texts)
-
-    def _fast_path(self) -> charvec.CharNgramIndex | charvec.TermIndex | charvec.WordPairIndex | None:
-        """The vectorised path (same matrix: char n-grams ~10x faster, words and word pairs
-        ~10x), built on first use."""
-        if not hasattr(self, "_fast"):
-            fast: charvec.CharNgramIndex | charvec.TermIndex | charvec.WordPairIndex | None = None
-            vectorizer = self.vectorizer
-            if charvec.supports(vectorizer):
-                fast = charvec.CharNgramIndex(vectorizer)
-            elif vectorizer is not None and charvec.supports_terms(vectorizer):
-                fast = (charvec.WordPairIndex if vectorizer.analyzer is _words else charvec.TermIndex)(vectorizer)
-            self._fast = fast
-        return self._fast
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        state.pop("_fast", None)  # derived and large: never pickled into a model artifact
-        return state
-
-
-def build_pipeline() -> Pipeline:
-    words = Part(0, TfidfVectorizer(analyzer=_words, lowercase=False, sublinear_tf=True, min_df=2, max_features=200_000))
-    chars = Part(
-        1,
-        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True, min_df=2, max_features=250_000),
-    )
-    features = FeatureUnion([("words", words), ("chars", chars)])
-    clf = CalibratedClassifierCV(NBSVM(C=1.0, alpha=1.0), method="sigmoid", cv=3, ensemble=False)
-    return Pipeline([("features", features), ("clf", clf)])
-
-
-class NBSVM(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    """One-vs-rest linear SVMs on features scaled, per class, by the naive Bayes log-count
-    ratio r = log((p/|p|) / (q/|q|)), p and q the smoothed counts of documents with the
-    feature in and outside the class (Wang & Manning 2012). A feature's scaling folds into
-    the weights, so the fitted model is linear in the unscaled features: `coef_` (one row per
-    class, one for class 1 of a binary model) reads like LinearSVC's, and explanations use it
-    as they are. Stratified 5-fold CV on the train split, macro-F1: 0.9293 against
-    LinearSVC's 0.9259 (seed 42), 0.9330 against 0.9275 (seed 7)."""
-
-    def __init__(self, C: float = 1.0, alpha: float = 1.0) -> None:
-        self.C = C
-        self.alpha = alpha
-
-    def fit(self, X: Any, y: Any) -> NBSVM:
-        labels = np.asarray(y)
-        self.classes_ = np.unique(labels)
-        x = sp.csr_matrix(X)
-        present = x.copy()
-        present.data = np.ones_like(present.data)
-        targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-        coef, intercept = [], []
-        for target in targets:
-            positive = labels == target
-            p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
-            q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
-            ratio = np.log((p / p.sum()) / (q / q.sum()))
-            svm = LinearSVC(C=self.C).fit(x @ sp.diags(ratio), positive.astype(int))
-            coef.append(svm.coef_[0] * ratio)
-            intercept.append(svm.intercept_[0])
-        self.coef_ = np.vstack(coef)
-        self.intercept_ = np.asarray(intercept)
-        return self
-
-    def decision_function(self, X: Any) -> np.ndarray:
-        scores = np.asarray(X @ self.coef_.T) + self.intercept_
-        return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def predict(self, X: Any) -> np.ndarray:
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return np.asarray(self.classes_[index])
-
-
 def _words(tokens: list[str]) -> list[str]:
     """Word unigrams and bigrams (a bigram is written with a space between its words)."""
     return [*tokens, *(f"{a} {b}" for a, b in itertools.pairwise(tokens))]
@@ -499,10 +230,13 @@ def segmenter_signature() -> str:
     return digest.hexdigest()[:16]
 
 
-def fit(texts: list[str], labels: list[str]) -> Classifier:
-    prepared = Classifier.prepare(texts)
-    pipeline = build_pipeline()
-    pipeline.fit(prepared, labels)
-    pipeline.n_train_docs_ = len(texts)  # type: ignore[attr-defined]
-    pipeline.segmenter_ = segmenter_signature()  # type: ignore[attr-defined]
-    return Classifier(pipeline)
+# Moved to triage.learning (scikit-learn). Resolved on first use: pipelines pickled before
+# the move name triage.classifier.Part and .NBSVM, and unpickling finds them here; importing
+# this module must not import scikit-learn.
+_MOVED_TO_LEARNING = frozenset({"Classifier", "NBSVM", "Part", "build_pipeline", "fit"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_LEARNING:
+        return getattr(importlib.import_module("triage.learning"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from intake.models import Area, AreaLevel, MatterType
 from triage import classifier as clf
 from triage.defaults import ACCUSED_LEVEL_TERMS
 from triage.models import Case, Category, ClassifierModel, Department, DepartmentKind, RuleKind, TermRule
+from triage.serving import Model, ServingModel, StaleFormat
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -30,7 +32,7 @@ _gazetteer_cache: dict[str, Any] = {"at": 0.0, "entries": None}
 CACHE_SECONDS = 60
 
 
-def active_model() -> tuple[str, clf.Classifier] | None:
+def active_model() -> tuple[str, Model] | None:
     """The active classifier, loaded once per process and re-checked every minute."""
     now = time.monotonic()
     with _lock:
@@ -42,11 +44,51 @@ def active_model() -> tuple[str, clf.Classifier] | None:
             _model_cache.update(version=None, model=None, checked=0.0)
             return None
         if version != _model_cache["version"]:
-            artifact = ClassifierModel.objects.filter(version=version).values_list("artifact", flat=True).get()
-            _model_cache["model"] = clf.Classifier.loads(bytes(artifact))
+            _model_cache["model"] = _load_model(version)
             _model_cache["version"] = version
         _model_cache["checked"] = now
         return _model_cache["version"], _model_cache["model"]
+
+
+def _load_model(version: str) -> Model:
+    """The stored serving model of a version. One saved before serving models (or in an
+    older layout) is compiled here, importing scikit-learn (once: the next process finds it
+    stored), or served by scikit-learn when its pipeline cannot be compiled."""
+    data = _read_serving(version)
+    if data is not None:
+        try:
+            return ServingModel.loads(data)
+        except StaleFormat as exc:
+            logger.info("Classifier %s: %s; compiling it again.", version, exc)
+    from triage import learning  # scikit-learn: only for a model saved before serving models
+
+    started = time.monotonic()
+    artifact = bytes(ClassifierModel.objects.filter(version=version).values_list("artifact", flat=True).get())
+    try:
+        compiled = learning.compile_artifact(artifact).dumps()
+    except learning.CompileError as exc:
+        logger.warning("Classifier %s cannot be compiled for serving (%s): served by scikit-learn.", version, exc)
+        return learning.Classifier.loads(artifact)
+    ClassifierModel.objects.filter(version=version).update(serving=compiled)
+    logger.info("Classifier %s had no serving model of this format: compiled in %.2f s and stored.", version,
+                time.monotonic() - started)
+    return ServingModel.loads(compiled)
+
+
+def _read_serving(version: str) -> bytes | None:
+    """The serving model's bytes, on PostgreSQL in binary format: in psycopg's default text
+    format a bytea travels hex-encoded, and for a model's ~30 MB that took ~4x as long."""
+    if connection.vendor != "postgresql":
+        row = ClassifierModel.objects.filter(version=version).values_list("serving").first()
+    else:
+        import psycopg  # the backend's driver; Django's own cursors bind on the client, which rules out binary results
+
+        connection.ensure_connection()
+        table = connection.ops.quote_name(ClassifierModel._meta.db_table)
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(f"SELECT serving FROM {table} WHERE version = %s", [version], binary=True)  # noqa: S608 - our table name
+            row = cursor.fetchone()
+    return None if row is None or row[0] is None else bytes(row[0])
 
 
 def forget_caches() -> None:

@@ -265,8 +265,12 @@ class ClassifierModel(models.Model):
     n_train = models.PositiveIntegerField(default=0)
     n_corrections = models.PositiveIntegerField(default=0)
     training_seconds = models.FloatField(default=0)
-    # The fitted pipeline (joblib). Kept in the database so every worker host sees it.
+    # The fitted pipeline (pickle, zlib; joblib before). Kept in the database so every
+    # worker host sees it; training and evaluation read it, serving does not.
     artifact = models.BinaryField()
+    # The pipeline compiled for serving (triage.serving: numpy arrays, loaded without
+    # scikit-learn). Empty for a model saved before serving models: compiled on first load.
+    serving = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,13 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from intake.selectors import report_content
 from triage import classifier as clf
+from triage import learning
 from triage.decide import forget_caches, load_place_words
 from triage.models import ClassifierModel, Correction, CorrectionKind
+from triage.serving import Model
+from triage.serving import format_current as serving_format_current
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingError(Exception):
@@ -72,7 +78,7 @@ def correction_examples() -> list[Example]:
     return examples
 
 
-def evaluate(classifier: clf.Classifier, examples: list[Example]) -> dict[str, object]:
+def evaluate(classifier: Model, examples: list[Example]) -> dict[str, object]:
     if not examples:
         raise TrainingError("no examples to evaluate")
     load_place_words()  # segment as the worker does
@@ -126,14 +132,16 @@ def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_i
     if len({e.label for e in examples}) < 2:
         raise TrainingError("need at least two categories to train")
     if only_if_changed:
-        current = ClassifierModel.objects.filter(is_active=True).first()
+        current = ClassifierModel.objects.filter(is_active=True).defer("artifact", "serving").first()
         if current is not None and current.data_hash == data_hash(examples):
             return TrainingResult(model=current, activated=False, previous_macro_f1=current.metrics.get("macro_f1"))
     load_place_words()  # the same jieba dictionary as the worker's: no train/serve skew
     started = time.perf_counter()
-    classifier = clf.fit([e.text for e in examples], [e.label for e in examples])
+    classifier = learning.fit([e.text for e in examples], [e.label for e in examples])
     seconds = time.perf_counter() - started
-    metrics = evaluate(classifier, test) if test else {}
+    # Evaluated as it will serve: the compiled model (the tests check it decides as the pipeline).
+    serving = learning.compile_model(classifier)
+    metrics = evaluate(serving, test) if test else {}
     version = timezone.now().strftime("%Y%m%d-%H%M%S-") + data_hash(examples)[:8]
     active = ClassifierModel.objects.filter(is_active=True).only("metrics").first()
     previous = float(active.metrics.get("macro_f1", 0)) if active and active.metrics else None
@@ -146,6 +154,7 @@ def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_i
             n_corrections=len(corrections),
             training_seconds=round(seconds, 1),
             artifact=classifier.dumps(),
+            serving=serving.dumps(),
         )
         activate_now = previous is None or float(metrics.get("macro_f1", 0)) >= previous  # type: ignore[arg-type]
         if activate_now:
@@ -158,6 +167,13 @@ def activate(version: str) -> ClassifierModel:
         model = ClassifierModel.objects.select_for_update().filter(version=version).first()
         if model is None:
             raise TrainingError(f"no model version {version}")
+        if model.serving is None or not serving_format_current(bytes(model.serving)):  # compiled now, not by each worker
+            try:
+                model.serving = learning.compile_artifact(bytes(model.artifact)).dumps()
+            except learning.CompileError as exc:
+                logger.warning("Classifier %s cannot be compiled for serving (%s): served by scikit-learn.", version, exc)
+            else:
+                model.save(update_fields=["serving"])
         ClassifierModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         model.is_active = True
         model.save(update_fields=["is_active"])

@@ -119,7 +119,7 @@ def test_the_word_path_gives_the_same_matrix(options: dict[str, object]) -> None
 
 
 def test_the_classifier_takes_the_fast_paths_and_predicts_the_same(active_classifier: Any) -> None:
-    from triage.classifier import Classifier, Part
+    from triage.learning import Classifier, Part
 
     model = Classifier.loads(bytes(active_classifier.artifact))
     texts = ["东城区文化路小区楼道堆放杂物，存在消防隐患", "出租车拒载绕路乱收费", "", "学校食堂卫生差，孩子吃坏肚子"]

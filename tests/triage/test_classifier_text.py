@@ -10,6 +10,7 @@ import jieba
 import pytest
 
 from triage import classifier as clf
+from triage import learning
 
 
 def test_noise_of_raw_messages_is_removed() -> None:
@@ -44,14 +45,14 @@ def test_the_model_records_how_it_segmented_and_warns_when_served_otherwise(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     texts = ["物业停水", "拖欠工资", "物业费", "工资社保"] * 3
-    model = clf.fit(texts, ["城乡建设", "劳动和社会保障"] * 6)
+    model = learning.fit(texts, ["城乡建设", "劳动和社会保障"] * 6)
     assert model.pipeline.segmenter_ == clf.segmenter_signature()
     data = model.dumps()
-    with caplog.at_level(logging.WARNING, logger="triage.classifier"):
-        clf.Classifier.loads(data)
+    with caplog.at_level(logging.WARNING, logger="triage.learning"):
+        learning.Classifier.loads(data)
         assert not caplog.records
         monkeypatch.setattr(clf, "HMM", not clf.HMM)
-        clf.Classifier.loads(data)
+        learning.Classifier.loads(data)
     assert "retrain" in caplog.text
 
 
@@ -82,9 +83,9 @@ def test_explanations_of_a_batch_are_those_of_each_text_alone() -> None:
     import numpy as np
 
     texts = ["物业停水小区", "拖欠工资社保", "物业费小区停电", "工资社保拖欠", "学校学生老师", "老师学校收费"] * 3
-    model = clf.fit(texts, ["城乡建设", "劳动和社会保障", "城乡建设", "劳动和社会保障", "教育文体", "教育文体"] * 3)
+    model = learning.fit(texts, ["城乡建设", "劳动和社会保障", "城乡建设", "劳动和社会保障", "教育文体", "教育文体"] * 3)
     model.min_df_for_terms = 1
-    prepared = clf.Classifier.prepare(["小区物业停水拖欠工资", "学校老师", "没有见过的词", "", "社保工资物业"])
+    prepared = learning.Classifier.prepare(["小区物业停水拖欠工资", "学校老师", "没有见过的词", "", "社保工资物业"])
     predictions = model.explain_prepared(prepared, top=2, terms=3)
     x = model.pipeline.named_steps["features"].transform(prepared).tocsr()
     proba = model.pipeline.named_steps["clf"].predict_proba(x)
@@ -119,11 +120,11 @@ def test_coefficients_are_served_column_major_with_the_same_predictions() -> Non
     import numpy as np
 
     texts = ["物业停水", "拖欠工资", "物业费", "工资社保"] * 3
-    model = clf.fit(texts, ["城乡建设", "劳动和社会保障"] * 6)
-    loaded = clf.Classifier.loads(model.dumps())
+    model = learning.fit(texts, ["城乡建设", "劳动和社会保障"] * 6)
+    loaded = learning.Classifier.loads(model.dumps())
     estimator = loaded.pipeline.named_steps["clf"].calibrated_classifiers_[0].estimator
     assert estimator.coef_.T.flags["C_CONTIGUOUS"]
-    x = loaded.pipeline.named_steps["features"].transform(clf.Classifier.prepare(["物业停水了", "工资"]))
+    x = loaded.pipeline.named_steps["features"].transform(learning.Classifier.prepare(["物业停水了", "工资"]))
     served = loaded.pipeline.named_steps["clf"].predict_proba(x)
     estimator.coef_ = np.ascontiguousarray(estimator.coef_)
     assert np.array_equal(served, loaded.pipeline.named_steps["clf"].predict_proba(x))
@@ -146,8 +147,8 @@ def test_normalisation_with_its_pre_checks_is_plain_nfkc_and_patterns(text: str)
 
 def test_explanations_never_show_folded_digits_or_masked_places() -> None:
     texts = ["物业停水，100，小区，A1区，停水", "拖欠工资社保", "学校收费老师"] * 4
-    model = clf.fit(texts, ["城乡建设", "劳动和社会保障", "教育文体"] * 4)
+    model = learning.fit(texts, ["城乡建设", "劳动和社会保障", "教育文体"] * 4)
     model.min_df_for_terms = 1
-    terms = [t for p in model.explain_prepared(clf.Classifier.prepare(texts[:3]), terms=10) for t in p.terms]
+    terms = [t for p in model.explain_prepared(learning.Classifier.prepare(texts[:3]), terms=10) for t in p.terms]
     assert terms
     assert not any(t.replace(" ", "").strip("0某") == "" for t in terms), terms
