@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -400,33 +401,85 @@ def find_duplicates(items: list[tuple[int, int, Any]]) -> dict[int, int]:
         return {}
     max_distance = settings.TRIAGE_DUPLICATE_MAX_DISTANCE
     since = timezone.now() - timedelta(days=settings.TRIAGE_DUPLICATE_WINDOW_DAYS)
-    item_bands = [bands(fp) for _id, fp, _at in items]
-    query = Q()
-    for i in range(4):
-        query |= Q(**{f"fp_band{i}__in": sorted({b[i] for b in item_bands})})
+    item_bands = [sorted({bands(fp)[i] for _id, fp, _at in items}) for i in range(4)]
     own = [case_id for case_id, _fp, _at in items]
-    candidates = list(
-        Case.objects.filter(query, created_at__gte=since, fingerprint__isnull=False)
-        .exclude(pk__in=own)
-        .order_by("created_at", "pk")
-        .values_list("pk", "fingerprint", "duplicate_of_id")[:DUPLICATE_CANDIDATE_LIMIT]
-    )
+    if connection.vendor == "postgresql":
+        candidates = _duplicate_candidates_postgresql(item_bands, own, since)
+    else:
+        query = Q()
+        for i in range(4):
+            query |= Q(**{f"fp_band{i}__in": item_bands[i]})
+        candidates = list(
+            Case.objects.filter(query, created_at__gte=since, fingerprint__isnull=False)
+            .exclude(pk__in=own)
+            .order_by("created_at", "pk")
+            .values_list("pk", "fingerprint", "duplicate_of_id")[:DUPLICATE_CANDIDATE_LIMIT]
+        )
+    return match_duplicates(items, candidates, max_distance)
+
+
+def _duplicate_candidates_postgresql(item_bands: list[list[int]], own: list[int], since: Any) -> list[Any]:
+    """The ORM query of find_duplicates with each list as one array parameter: the same
+    plan (PostgreSQL reads `IN (…)` as `= ANY (array)`), without preparing, quoting and
+    splitting some 500 separate parameters, which cost the worker more than the server
+    spent on the query."""
+    table = connection.ops.quote_name(Case._meta.db_table)
+    sql = (f"SELECT id, fingerprint, duplicate_of_id FROM {table} "  # noqa: S608 - the model's own table name
+           "WHERE (fp_band0 = ANY(%s) OR fp_band1 = ANY(%s) OR fp_band2 = ANY(%s) OR fp_band3 = ANY(%s)) "
+           "AND created_at >= %s AND fingerprint IS NOT NULL AND NOT (id = ANY(%s)) "
+           "ORDER BY created_at, id LIMIT %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*item_bands, since, own, DUPLICATE_CANDIDATE_LIMIT])
+        return cursor.fetchall()
+
+
+def match_duplicates(items: list[tuple[int, int, Any]], candidates: list[tuple[int, int | None, int | None]],
+                     max_distance: int) -> dict[int, int]:
+    """find_duplicates without the query: `candidates` are (id, fingerprint, duplicate_of)
+    of earlier cases, oldest first. An item repeats the first candidate within
+    `max_distance` (its root if it repeats another), else the first earlier item of the batch
+    within it (that item's own answer if it has one)."""
     found: dict[int, int] = {}
-    for case_id, fingerprint, _at in items:
-        for pk, candidate_fp, root in candidates:
-            if hamming(candidate_fp or 0, fingerprint) <= max_distance:
-                found[case_id] = root or pk
-                break
+    if not items:
+        return found
+    # Items x candidates distances as array operations, a block of candidates at a time
+    # (the first close candidate in query order wins, as a loop over them would find it).
+    fingerprints = _unsigned([fingerprint for _id, fingerprint, _at in items])
+    waiting = np.arange(len(items))
+    for start in range(0, len(candidates), _DISTANCE_BLOCK):
+        block = candidates[start:start + _DISTANCE_BLOCK]
+        close = _distances(fingerprints[waiting], _unsigned([fp or 0 for _pk, fp, _root in block])) <= max_distance
+        hit = close.any(axis=1)
+        for row, column in zip(waiting[hit].tolist(), close[hit].argmax(axis=1).tolist(), strict=True):
+            pk, _fp, root = block[column]
+            found[items[row][0]] = root or pk
+        waiting = waiting[~hit]
+        if not len(waiting):
+            break
     # Within the batch, a later report repeats an earlier one that found no older case.
     ordered = sorted(items, key=lambda item: (item[2], item[0]))
-    for index, (case_id, fingerprint, _at) in enumerate(ordered):
-        if case_id in found:
+    batch = _unsigned([fingerprint for _id, fingerprint, _at in ordered])
+    earlier = np.tril(_distances(batch, batch) <= max_distance, k=-1)
+    firsts = np.where(earlier.any(axis=1), earlier.argmax(axis=1), -1).tolist()
+    for (case_id, _fingerprint, _at), first in zip(ordered, firsts, strict=True):
+        if case_id in found or first < 0:
             continue
-        for earlier_id, earlier_fp, _earlier_at in ordered[:index]:
-            if hamming(earlier_fp, fingerprint) <= max_distance:
-                found[case_id] = found.get(earlier_id, earlier_id)
-                break
+        earlier_id = ordered[first][0]
+        found[case_id] = found.get(earlier_id, earlier_id)
     return found
+
+
+_DISTANCE_BLOCK = 4096  # candidates per distance matrix: 100 items x 4096 x 8 bytes at most
+
+
+def _unsigned(fingerprints: list[int]) -> np.ndarray:
+    """Signed 64-bit fingerprints (as stored) as the same bits, unsigned."""
+    return np.array(fingerprints, dtype=np.int64).view(np.uint64)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance of every fingerprint of `a` to every one of `b` (len(a) x len(b))."""
+    return np.bitwise_count(a[:, None] ^ b[None, :])
 
 
 # --- the whole decision -------------------------------------------------------------------
