@@ -141,18 +141,20 @@ def deadlines_routed(cases: list[Case], *, assigned: list[Case], at: datetime) -
     calendar = WorkCalendar()
     running = Deadline.objects.filter(case_id__in=[case.pk for case in cases], met_at__isnull=True,
                                       cancelled_at__isnull=True)
-    open_clocks = list(running.values_list("case_id", "kind", "due_at"))
-    open_kinds = {(case_id, kind) for case_id, kind, _due in open_clocks}
+    clocks = list(running.values_list("pk", "case_id", "kind", "due_at", "paused_at"))
+    open_kinds = {(case_id, kind) for _pk, case_id, kind, _due, _paused in clocks}
     assigned_ids = {case.pk for case in assigned}
-    if any(kind == DeadlineKind.TRANSFER and case_id in assigned_ids for case_id, kind in open_kinds):
-        transfer = running.filter(case_id__in=sorted(assigned_ids), kind=DeadlineKind.TRANSFER)
-        for paused in transfer.filter(paused_at__isnull=False):
-            paused.met_at = at
-            _resume_one(paused, at, calendar)
-            paused.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
-        transfer.filter(paused_at__isnull=True).update(met_at=at)
-        open_clocks = [(case_id, kind, due) for case_id, kind, due in open_clocks
-                       if not (kind == DeadlineKind.TRANSFER and case_id in assigned_ids)]
+    transfers = [(pk, paused_at is not None) for pk, case_id, kind, _due, paused_at in clocks
+                 if kind == DeadlineKind.TRANSFER and case_id in assigned_ids]
+    if any(paused for _pk, paused in transfers):  # rare: a paused clock is resumed, then met
+        for paused_clock in Deadline.objects.filter(pk__in=[pk for pk, paused in transfers if paused]):
+            paused_clock.met_at = at
+            _resume_one(paused_clock, at, calendar)
+            paused_clock.save(update_fields=["met_at", "paused_at", "paused_seconds", "due_at"])
+    if any(not paused for _pk, paused in transfers):
+        Deadline.objects.filter(pk__in=[pk for pk, paused in transfers if not paused]).update(met_at=at)
+    open_clocks = [(case_id, kind, due) for _pk, case_id, kind, due, _paused in clocks
+                   if not (kind == DeadlineKind.TRANSFER and case_id in assigned_ids)]
 
     policies: dict[tuple[str, str, str, bool], tuple[DeadlinePolicy, datetime] | None] = {}
     choose = None
