@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
@@ -337,7 +338,6 @@ def route_by_rules(text: str, place: Place | None, snapshot: RoutingSnapshot | N
 
 # --- duplicates -------------------------------------------------------------------------
 
-_BIT_SHIFTS = np.arange(64, dtype=np.uint64)
 _token_hashes: dict[str, int] = {}
 _TOKEN_HASH_CACHE_SIZE = 500_000
 
@@ -360,25 +360,30 @@ def simhash(tokens: list[str]) -> int:
 
 def simhashes(token_lists: list[list[str]]) -> list[int]:
     """`simhash` of each token list, computed for the whole batch with one set of array
-    operations (one per text cost ~10 NumPy calls, more than the arithmetic)."""
-    counts = [Counter(tokens) for tokens in token_lists]
-    sizes = np.fromiter(map(len, counts), dtype=np.int64, count=len(counts))
-    result = np.zeros(len(counts), dtype=np.int64)
-    if not sizes.any():
-        return result.tolist()
+    operations (one per text cost ~10 NumPy calls, more than the arithmetic).
+
+    A token counted n times weighs n, which is the same as each occurrence weighing one: so
+    the bits of every occurrence's hash are summed per text (a sparse text x occurrence
+    matrix times the occurrences' bits, exact in float64), and bit i is set where more than
+    half of the text's tokens have it. ~2.5x faster than counting tokens and summing
+    signed weights per bit."""
+    sizes = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    total = int(sizes.sum())
+    if not total:
+        return [0] * len(token_lists)
     known = _token_hashes.get
     hashes = np.fromiter(
-        (known(token) or _token_hash(token) for token in itertools.chain.from_iterable(counts)),
-        dtype=np.uint64, count=int(sizes.sum()),
+        (known(token) or _token_hash(token) for token in itertools.chain.from_iterable(token_lists)),
+        dtype="<u8", count=total,
     )
-    weights = np.fromiter(itertools.chain.from_iterable(c.values() for c in counts), dtype=np.int64, count=len(hashes))
-    signs = 2 * ((hashes[:, None] >> _BIT_SHIFTS) & np.uint64(1)).astype(np.int64) - 1
-    present = sizes > 0
-    starts = (np.cumsum(sizes) - sizes)[present]
-    scores = np.add.reduceat(signs * weights[:, None], starts, axis=0)
+    # Column i is bit i of each hash (little-endian bytes, least significant bit first).
+    bits = np.unpackbits(hashes.view(np.uint8).reshape(total, 8), axis=1, bitorder="little")
+    ends = np.cumsum(sizes)
+    occurrences = sp.csr_matrix((np.ones(total), np.arange(total), np.concatenate(([0], ends))),
+                                shape=(len(token_lists), total))
+    with_bit = occurrences @ bits.astype(np.float64)
     # Bit i of the fingerprint is column i; read as a little-endian int64 it is the signed value.
-    result[present] = np.packbits(scores > 0, axis=1, bitorder="little").view("<i8").ravel()
-    return result.tolist()
+    return np.packbits(2 * with_bit > sizes[:, None], axis=1, bitorder="little").view("<i8").ravel().tolist()  # type: ignore[no-any-return]
 
 
 def bands(fingerprint: int) -> tuple[int, int, int, int]:
