@@ -189,3 +189,25 @@ def test_duplicates_are_matched_as_one_pair_at_a_time(monkeypatch: pytest.Monkey
         items = [(100 + i, near(), rng.randint(0, 5)) for i in range(rng.randint(1, 25))]
         for distance in (0, 3, 6):
             assert d.match_duplicates(items, candidates, distance) == _duplicates_one_pair_at_a_time(items, candidates, distance)
+
+
+def test_the_terms_found_in_a_text_are_those_a_substring_search_finds(demo_org: None) -> None:
+    """One automaton scan replaces a search per rule term: for every term the decision
+    looks for, `term in terms_in(text)` is `term in text` (overlapping and nested terms too)."""
+    from triage.defaults import ACCUSED_LEVEL_TERMS
+
+    snapshot = d.routing_snapshot()
+    terms = {rule.term for rules in snapshot.rules.values() for rule in rules}
+    terms |= {term for _level, term in ACCUSED_LEVEL_TERMS} | set(d.COUNTY_LEADER_TERMS)
+    texts = [
+        "县委书记和区委书记、县长都说村支书优亲厚友，骗取医保基金，十万火急！",
+        "我要举报某局局长违规吃喝收礼，另外咨询一下居住证怎么办理，建议小区增设健身器材。",
+        "".join(sorted(terms)),
+        "".join(sorted(terms, reverse=True)),
+        "",
+        "物业停水",
+    ]
+    for text in texts:
+        found = snapshot.terms_in(text)
+        assert {term for term in terms if term in found} == {term for term in terms if term in text}
+        assert found <= terms
