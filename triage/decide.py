@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -467,7 +467,7 @@ def _duplicate_candidates_postgresql(item_bands: list[list[int]], own: list[int]
         return cursor.fetchall()
 
 
-def match_duplicates(items: list[tuple[int, int, Any]], candidates: list[tuple[int, int | None, int | None]],
+def match_duplicates(items: list[tuple[int, int, Any]], candidates: Sequence[tuple[int, int | None, int | None]],
                      max_distance: int) -> dict[int, int]:
     """find_duplicates without the query: `candidates` are (id, fingerprint, duplicate_of)
     of earlier cases, oldest first. An item repeats the first candidate within

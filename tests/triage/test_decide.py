@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -147,7 +148,7 @@ def test_categories_are_a_table(demo_org: None) -> None:
     assert Category.objects.count() == 7
 
 
-def _duplicates_one_pair_at_a_time(items: list[tuple[int, int, Any]], candidates: list[tuple[int, int | None, int | None]],
+def _duplicates_one_pair_at_a_time(items: list[tuple[int, int, Any]], candidates: Sequence[tuple[int, int | None, int | None]],
                                    max_distance: int) -> dict[int, int]:
     """The reference for match_duplicates: each item against each candidate in order, then
     against the earlier items of its batch (what find_duplicates did before its arrays)."""

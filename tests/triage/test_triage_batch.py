@@ -162,6 +162,7 @@ def test_a_batch_meets_paused_and_running_transfer_clocks_of_the_cases_it_assign
                                                                 CaseStatus.AWAITING_TRIAGE)
     resumed = paused.deadlines.get(kind=DeadlineKind.TRANSFER)
     assert (resumed.met_at, resumed.paused_at) == (paused.triaged_at, None)
+    assert paused.triaged_at is not None
     calendar_seconds = int((paused.triaged_at - paused_at).total_seconds())
     assert 0 <= resumed.paused_seconds <= calendar_seconds  # working seconds of the pause (none on a rest day)
     assert running.deadlines.get(kind=DeadlineKind.TRANSFER).met_at == running.triaged_at
