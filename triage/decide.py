@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
@@ -392,10 +391,10 @@ def simhashes(token_lists: list[list[str]]) -> list[int]:
     operations (one per text cost ~10 NumPy calls, more than the arithmetic).
 
     A token counted n times weighs n, which is the same as each occurrence weighing one: so
-    the bits of every occurrence's hash are summed per text (a sparse text x occurrence
-    matrix times the occurrences' bits, exact in float64), and bit i is set where more than
-    half of the text's tokens have it. ~2.5x faster than counting tokens and summing
-    signed weights per bit."""
+    the bits of every occurrence's hash are counted per text (one reduceat over the
+    occurrences' bits), and bit i is set where more than half of the text's tokens have it.
+    ~1.4x faster than counting tokens and summing signed weights per bit (NumPy only: the
+    worker starts without SciPy)."""
     sizes = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
     total = int(sizes.sum())
     if not total:
@@ -407,12 +406,12 @@ def simhashes(token_lists: list[list[str]]) -> list[int]:
     )
     # Column i is bit i of each hash (little-endian bytes, least significant bit first).
     bits = np.unpackbits(hashes.view(np.uint8).reshape(total, 8), axis=1, bitorder="little")
-    ends = np.cumsum(sizes)
-    occurrences = sp.csr_matrix((np.ones(total), np.arange(total), np.concatenate(([0], ends))),
-                                shape=(len(token_lists), total))
-    with_bit = occurrences @ bits.astype(np.float64)
+    present = sizes > 0
+    starts = (np.cumsum(sizes) - sizes)[present]
+    set_bits = np.zeros((len(token_lists), 64), dtype=bool)
+    set_bits[present] = 2 * np.add.reduceat(bits, starts, axis=0, dtype=np.int32) > sizes[present, None]
     # Bit i of the fingerprint is column i; read as a little-endian int64 it is the signed value.
-    return np.packbits(2 * with_bit > sizes[:, None], axis=1, bitorder="little").view("<i8").ravel().tolist()  # type: ignore[no-any-return]
+    return np.packbits(set_bits, axis=1, bitorder="little").view("<i8").ravel().tolist()  # type: ignore[no-any-return]
 
 
 def bands(fingerprint: int) -> tuple[int, int, int, int]:
