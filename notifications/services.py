@@ -67,19 +67,32 @@ class Person:
 
 class Directory:
     """Staff by department and role, leadership, preferences and webhook endpoints,
-    loaded with a fixed number of queries for one batch of notifications."""
+    loaded with a fixed number of queries for one batch of notifications.
 
-    def __init__(self) -> None:
+    With `departments`, only the staff of those departments (and no leadership) are read,
+    and the preferences of those staff and of `users`: what notifications about cases of
+    those departments can reach (a triage batch needs a handful of departments, not every
+    staff member and preference of the organisation, and none when nobody works there)."""
+
+    def __init__(self, *, departments: Iterable[int] | None = None, users: Iterable[int] = ()) -> None:
         self.by_role: dict[tuple[int, str], set[Person]] = defaultdict(set)
         self.leaders: list[tuple[Person, str]] = []
-        rows = StaffProfile.objects.filter(user__is_active=True).values_list(
-            "department_id", "department__path", "user_id", "user__email", "user__groups__name")
+        profiles = StaffProfile.objects.filter(user__is_active=True)
+        if departments is not None:
+            profiles = profiles.filter(department_id__in=sorted(set(departments)))
+        rows = profiles.values_list("department_id", "department__path", "user_id", "user__email", "user__groups__name")
+        found: set[int] = set(users)
         for department_id, path, user_id, email, group in rows:
             if group == Role.LEADERSHIP:
-                self.leaders.append((Person(user_id, email or ""), path))
+                if departments is None:
+                    self.leaders.append((Person(user_id, email or ""), path))
             elif group:
                 self.by_role[(department_id, group)].add(Person(user_id, email or ""))
-        self.prefs = {p.user_id: p for p in NotificationPreference.objects.all()}
+                found.add(user_id)
+        preferences = NotificationPreference.objects.all()
+        if departments is not None:
+            preferences = preferences.filter(user_id__in=sorted(found)) if found else preferences.none()
+        self.prefs = {p.user_id: p for p in preferences}
         self.endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
 
     def staff(self, department_id: int | None, roles: Iterable[str]) -> set[Person]:
@@ -197,8 +210,11 @@ def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case]
     known = cases or {}
     missing = {e.case_id for e in events} - set(known)
     cases = {**known, **(Case.objects.select_related("department").in_bulk(missing) if missing else {})}
-    directory = Directory()
     askers = _askers([e.case_id for e in events if e.kind == "citizen_answer"])
+    departments = {cases[e.case_id].department_id for e in events} | {
+        cases[e.case_id].transfer_to_id for e in events if e.kind == "transfer"}
+    directory = Directory(departments={d for d in departments if d is not None},
+                          users=[user_id for user_id, _email in askers.values()])
     sms_reports = set(ReporterIdentity.objects.filter(
         sms_opt_in=True, report_id__in={cases[e.case_id].report_id for e in events if e.kind in CITIZEN_NEWS},
     ).values_list("report_id", flat=True))

@@ -83,17 +83,21 @@ USE_RAW_STOP_WORDS = True
 # "，" made NFKC decompose and recompose the whole text, and without it the quick check
 # finds most texts already normalised.
 _FOLD_FIRST = {
-    code: unicodedata.normalize("NFKD", chr(code))
+    chr(code): unicodedata.normalize("NFKD", chr(code))
     for code in (*range(0xFF01, 0xFF5F), 0x3000, 0x2026)
     if unicodedata.normalize("NFKD", chr(code)).isascii() and unicodedata.normalize("NFKD", chr(code)) != chr(code)
 }
+# The fold as one scan for those characters (a text has ~20 of them in ~400): ~2.5x faster
+# than str.translate, which looks every character up in the mapping.
+_FOLDABLE = re.compile("[" + "".join(map(re.escape, _FOLD_FIRST)) + "]")
+_fold_one = _FOLD_FIRST.__getitem__
 _SEVEN_DIGITS = re.compile(r"\d{7}")  # every phone number _PHONE matches has seven digits in a row
 
 
 def normalize(text: str) -> str:
     """Full-width forms folded (ＡＢ１２ → AB12), URLs, e-mail addresses, phone numbers and
     whitespace removed, masked place codes and digits folded."""
-    text = unicodedata.normalize("NFKC", (text or "").translate(_FOLD_FIRST))
+    text = unicodedata.normalize("NFKC", _FOLDABLE.sub(lambda found: _fold_one(found.group()), text or ""))
     # Each pattern only on a text it can match (a check much cheaper than its scan): a URL
     # starts with http or www (ASCII letters, in any case), an address has an @.
     lowered = text.lower()
@@ -103,7 +107,7 @@ def normalize(text: str) -> str:
         text = _EMAIL.sub("", text)
     if _SEVEN_DIGITS.search(text):
         text = _PHONE.sub("", text)
-    text = _SPACE.sub("", text)
+    text = "".join(text.split())  # = _SPACE.sub("", text): str.split and \s agree on every code point
     text = _CODE.sub("某", text)
     return _DIGITS.sub("0", text)
 
@@ -164,11 +168,16 @@ def _keep(token: str, stop: frozenset[str]) -> bool:
 
 
 # Salutations and sign-offs of raw messages; the board's published texts had none.
-_GREETINGS = re.compile(
+_GREETING_ALTERNATIVES = (
     r"(尊敬的[^，。！？,!?：:]{0,6}?(领导|同志|书记|市长|局长|主任|部门|政府)(们|您好|你好)?[：:，,]?|"
     r"(领导|大家|各位)?(您|你)好[！!，,。]*|各位领导[：:，,]?|"
     r"(非常|十分)?(感谢|谢谢)(您|你们|领导)?[！!。]*|此致敬礼|此致|敬礼[！!]?)"
 )
+# Every alternative starts with one of these characters. The look-ahead matches nothing
+# itself (the same matches), but lets the scan pass any other position at once: with the
+# optional groups in front, re tried every alternative at every character (~7x slower).
+_GREETING_FIRST = "尊领大各您你非十感谢此敬"
+_GREETINGS = re.compile(f"(?=[{_GREETING_FIRST}])" + _GREETING_ALTERNATIVES)
 # Every alternative of _GREETINGS contains one of these: a text with none is left as it is.
 _GREETING_HINTS = ("尊敬的", "您好", "你好", "各位领导", "感谢", "谢谢", "此致", "敬礼")
 STRIP_GREETINGS_BEFORE_SEGMENTING = True

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -206,6 +207,15 @@ class RoutingSnapshot:
     discipline_by_area: dict[str, Department]
     government_by_area: dict[str, Department]
     city_discipline: Department | None
+    term_finder: Any = None  # Aho-Corasick automaton of every term the decision looks for
+
+    def terms_in(self, text: str) -> frozenset[str]:
+        """The terms of the rules (and of the accused's level) that occur in `text`: one scan
+        of the text instead of a substring search per term (~200 for an accusation).
+        `term in terms_in(text)` is `term in text` for every such term."""
+        if self.term_finder is None:
+            return frozenset()
+        return frozenset(term for _end, term in self.term_finder.iter(text))
 
 
 ROUTING_VERSION_KEY = "triage:routing-version"
@@ -274,6 +284,7 @@ def routing_snapshot(version: object = None, *, checked: bool = False) -> Routin
         elif department.kind == DepartmentKind.GOVERNMENT:
             government.setdefault(department.area.code, department)
     snapshot = RoutingSnapshot(
+        term_finder=_term_finder([rule.term for kind in rules.values() for rule in kind]),
         version=version,
         loaded_at=now,
         rules=rules,
@@ -287,7 +298,24 @@ def routing_snapshot(version: object = None, *, checked: bool = False) -> Routin
     return snapshot
 
 
-def _score_terms(text: str, rules: list[Rule]) -> tuple[dict[str, float], dict[str, list[str]]]:
+def _term_finder(rule_terms: list[str]) -> Any:
+    import ahocorasick
+
+    terms = {*rule_terms, *(term for _level, term in ACCUSED_LEVEL_TERMS), *COUNTY_LEADER_TERMS} - {""}
+    if not terms:
+        return None
+    automaton = ahocorasick.Automaton()
+    for term in sorted(terms):
+        automaton.add_word(term, term)
+    automaton.make_automaton()
+    return automaton
+
+
+# The rule functions below test `term in text`: `text` is the text itself, or the set of
+# the terms found in it (RoutingSnapshot.terms_in), which answers the same.
+
+
+def _score_terms(text: Container[str], rules: list[Rule]) -> tuple[dict[str, float], dict[str, list[str]]]:
     scores: dict[str, float] = {}
     terms: dict[str, list[str]] = {}
     for rule in rules:
@@ -297,7 +325,7 @@ def _score_terms(text: str, rules: list[Rule]) -> tuple[dict[str, float], dict[s
     return scores, terms
 
 
-def decide_matter_type(text: str, chosen: str, snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
+def decide_matter_type(text: Container[str], chosen: str, snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
     snapshot = snapshot or routing_snapshot()
     scores, terms = _score_terms(text, snapshot.rules.get(RuleKind.MATTER, []))
     if chosen:
@@ -308,7 +336,7 @@ def decide_matter_type(text: str, chosen: str, snapshot: RoutingSnapshot | None 
     return label, terms.get(label, [])
 
 
-def decide_violation(text: str, snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
+def decide_violation(text: Container[str], snapshot: RoutingSnapshot | None = None) -> tuple[str, list[str]]:
     snapshot = snapshot or routing_snapshot()
     scores, terms = _score_terms(text, snapshot.rules.get(RuleKind.VIOLATION, []))
     if not scores:
@@ -317,12 +345,12 @@ def decide_violation(text: str, snapshot: RoutingSnapshot | None = None) -> tupl
     return label, terms[label]
 
 
-def decide_urgency(text: str, snapshot: RoutingSnapshot | None = None) -> list[str]:
+def decide_urgency(text: Container[str], snapshot: RoutingSnapshot | None = None) -> list[str]:
     snapshot = snapshot or routing_snapshot()
     return [r.term for r in snapshot.rules.get(RuleKind.URGENCY, []) if r.term in text]
 
 
-def accused_level(text: str) -> int | None:
+def accused_level(text: Container[str]) -> int | None:
     levels = [level for level, term in ACCUSED_LEVEL_TERMS if term in text]
     return max(levels) if levels else None
 
@@ -359,7 +387,8 @@ def government_of(place: Place, snapshot: RoutingSnapshot | None = None) -> Depa
     return (snapshot or routing_snapshot()).government_by_area.get(place.code)
 
 
-def route_by_rules(text: str, place: Place | None, snapshot: RoutingSnapshot | None = None) -> tuple[list[Department], list[str]]:
+def route_by_rules(text: Container[str], place: Place | None,
+                   snapshot: RoutingSnapshot | None = None) -> tuple[list[Department], list[str]]:
     """Admin routing rules (keyword, optionally limited to a place) that match."""
     snapshot = snapshot or routing_snapshot()
     matched: list[Department] = []
@@ -378,7 +407,6 @@ def route_by_rules(text: str, place: Place | None, snapshot: RoutingSnapshot | N
 
 # --- duplicates -------------------------------------------------------------------------
 
-_BIT_SHIFTS = np.arange(64, dtype=np.uint64)
 _token_hashes: dict[str, int] = {}
 _TOKEN_HASH_CACHE_SIZE = 500_000
 
@@ -401,25 +429,30 @@ def simhash(tokens: list[str]) -> int:
 
 def simhashes(token_lists: list[list[str]]) -> list[int]:
     """`simhash` of each token list, computed for the whole batch with one set of array
-    operations (one per text cost ~10 NumPy calls, more than the arithmetic)."""
-    counts = [Counter(tokens) for tokens in token_lists]
-    sizes = np.fromiter(map(len, counts), dtype=np.int64, count=len(counts))
-    result = np.zeros(len(counts), dtype=np.int64)
-    if not sizes.any():
-        return result.tolist()
+    operations (one per text cost ~10 NumPy calls, more than the arithmetic).
+
+    A token counted n times weighs n, which is the same as each occurrence weighing one: so
+    the bits of every occurrence's hash are counted per text (one reduceat over the
+    occurrences' bits), and bit i is set where more than half of the text's tokens have it.
+    ~1.4x faster than counting tokens and summing signed weights per bit (NumPy only: the
+    worker starts without SciPy)."""
+    sizes = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    total = int(sizes.sum())
+    if not total:
+        return [0] * len(token_lists)
     known = _token_hashes.get
     hashes = np.fromiter(
-        (known(token) or _token_hash(token) for token in itertools.chain.from_iterable(counts)),
-        dtype=np.uint64, count=int(sizes.sum()),
+        (known(token) or _token_hash(token) for token in itertools.chain.from_iterable(token_lists)),
+        dtype="<u8", count=total,
     )
-    weights = np.fromiter(itertools.chain.from_iterable(c.values() for c in counts), dtype=np.int64, count=len(hashes))
-    signs = 2 * ((hashes[:, None] >> _BIT_SHIFTS) & np.uint64(1)).astype(np.int64) - 1
+    # Column i is bit i of each hash (little-endian bytes, least significant bit first).
+    bits = np.unpackbits(hashes.view(np.uint8).reshape(total, 8), axis=1, bitorder="little")
     present = sizes > 0
     starts = (np.cumsum(sizes) - sizes)[present]
-    scores = np.add.reduceat(signs * weights[:, None], starts, axis=0)
+    set_bits = np.zeros((len(token_lists), 64), dtype=bool)
+    set_bits[present] = 2 * np.add.reduceat(bits, starts, axis=0, dtype=np.int32) > sizes[present, None]
     # Bit i of the fingerprint is column i; read as a little-endian int64 it is the signed value.
-    result[present] = np.packbits(scores > 0, axis=1, bitorder="little").view("<i8").ravel()
-    return result.tolist()
+    return np.packbits(set_bits, axis=1, bitorder="little").view("<i8").ravel().tolist()  # type: ignore[no-any-return]
 
 
 def bands(fingerprint: int) -> tuple[int, int, int, int]:
@@ -442,33 +475,85 @@ def find_duplicates(items: list[tuple[int, int, Any]]) -> dict[int, int]:
         return {}
     max_distance = settings.TRIAGE_DUPLICATE_MAX_DISTANCE
     since = timezone.now() - timedelta(days=settings.TRIAGE_DUPLICATE_WINDOW_DAYS)
-    item_bands = [bands(fp) for _id, fp, _at in items]
-    query = Q()
-    for i in range(4):
-        query |= Q(**{f"fp_band{i}__in": sorted({b[i] for b in item_bands})})
+    item_bands = [sorted({bands(fp)[i] for _id, fp, _at in items}) for i in range(4)]
     own = [case_id for case_id, _fp, _at in items]
-    candidates = list(
-        Case.objects.filter(query, created_at__gte=since, fingerprint__isnull=False)
-        .exclude(pk__in=own)
-        .order_by("created_at", "pk")
-        .values_list("pk", "fingerprint", "duplicate_of_id")[:DUPLICATE_CANDIDATE_LIMIT]
-    )
+    if connection.vendor == "postgresql":
+        candidates = _duplicate_candidates_postgresql(item_bands, own, since)
+    else:
+        query = Q()
+        for i in range(4):
+            query |= Q(**{f"fp_band{i}__in": item_bands[i]})
+        candidates = list(
+            Case.objects.filter(query, created_at__gte=since, fingerprint__isnull=False)
+            .exclude(pk__in=own)
+            .order_by("created_at", "pk")
+            .values_list("pk", "fingerprint", "duplicate_of_id")[:DUPLICATE_CANDIDATE_LIMIT]
+        )
+    return match_duplicates(items, candidates, max_distance)
+
+
+def _duplicate_candidates_postgresql(item_bands: list[list[int]], own: list[int], since: Any) -> list[Any]:
+    """The ORM query of find_duplicates with each list as one array parameter: the same
+    plan (PostgreSQL reads `IN (…)` as `= ANY (array)`), without preparing, quoting and
+    splitting some 500 separate parameters, which cost the worker more than the server
+    spent on the query."""
+    table = connection.ops.quote_name(Case._meta.db_table)
+    sql = (f"SELECT id, fingerprint, duplicate_of_id FROM {table} "  # noqa: S608 - the model's own table name
+           "WHERE (fp_band0 = ANY(%s) OR fp_band1 = ANY(%s) OR fp_band2 = ANY(%s) OR fp_band3 = ANY(%s)) "
+           "AND created_at >= %s AND fingerprint IS NOT NULL AND NOT (id = ANY(%s)) "
+           "ORDER BY created_at, id LIMIT %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*item_bands, since, own, DUPLICATE_CANDIDATE_LIMIT])
+        return cursor.fetchall()
+
+
+def match_duplicates(items: list[tuple[int, int, Any]], candidates: Sequence[tuple[int, int | None, int | None]],
+                     max_distance: int) -> dict[int, int]:
+    """find_duplicates without the query: `candidates` are (id, fingerprint, duplicate_of)
+    of earlier cases, oldest first. An item repeats the first candidate within
+    `max_distance` (its root if it repeats another), else the first earlier item of the batch
+    within it (that item's own answer if it has one)."""
     found: dict[int, int] = {}
-    for case_id, fingerprint, _at in items:
-        for pk, candidate_fp, root in candidates:
-            if hamming(candidate_fp or 0, fingerprint) <= max_distance:
-                found[case_id] = root or pk
-                break
+    if not items:
+        return found
+    # Items x candidates distances as array operations, a block of candidates at a time
+    # (the first close candidate in query order wins, as a loop over them would find it).
+    fingerprints = _unsigned([fingerprint for _id, fingerprint, _at in items])
+    waiting = np.arange(len(items))
+    for start in range(0, len(candidates), _DISTANCE_BLOCK):
+        block = candidates[start:start + _DISTANCE_BLOCK]
+        close = _distances(fingerprints[waiting], _unsigned([fp or 0 for _pk, fp, _root in block])) <= max_distance
+        hit = close.any(axis=1)
+        for row, column in zip(waiting[hit].tolist(), close[hit].argmax(axis=1).tolist(), strict=True):
+            pk, _fp, root = block[column]
+            found[items[row][0]] = root or pk
+        waiting = waiting[~hit]
+        if not len(waiting):
+            break
     # Within the batch, a later report repeats an earlier one that found no older case.
     ordered = sorted(items, key=lambda item: (item[2], item[0]))
-    for index, (case_id, fingerprint, _at) in enumerate(ordered):
-        if case_id in found:
+    batch = _unsigned([fingerprint for _id, fingerprint, _at in ordered])
+    earlier = np.tril(_distances(batch, batch) <= max_distance, k=-1)
+    firsts = np.where(earlier.any(axis=1), earlier.argmax(axis=1), -1).tolist()
+    for (case_id, _fingerprint, _at), first in zip(ordered, firsts, strict=True):
+        if case_id in found or first < 0:
             continue
-        for earlier_id, earlier_fp, _earlier_at in ordered[:index]:
-            if hamming(earlier_fp, fingerprint) <= max_distance:
-                found[case_id] = found.get(earlier_id, earlier_id)
-                break
+        earlier_id = ordered[first][0]
+        found[case_id] = found.get(earlier_id, earlier_id)
     return found
+
+
+_DISTANCE_BLOCK = 4096  # candidates per distance matrix: 100 items x 4096 x 8 bytes at most
+
+
+def _unsigned(fingerprints: list[int]) -> np.ndarray:
+    """Signed 64-bit fingerprints (as stored) as the same bits, unsigned."""
+    return np.array(fingerprints, dtype=np.int64).view(np.uint64)
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance of every fingerprint of `a` to every one of `b` (len(a) x len(b))."""
+    return np.bitwise_count(a[:, None] ^ b[None, :])
 
 
 # --- the whole decision -------------------------------------------------------------------
@@ -546,9 +631,10 @@ def _decide_one(
             "terms": prediction.terms,
         }
 
-    decision.matter_type, matter_terms = decide_matter_type(full, item.chosen_matter_type, snapshot)
+    found = snapshot.terms_in(full)  # the rule functions ask `term in found`, as `term in full`
+    decision.matter_type, matter_terms = decide_matter_type(found, item.chosen_matter_type, snapshot)
     explanation["matter_type"] = {"label": decision.matter_type, "chosen": item.chosen_matter_type, "terms": matter_terms}
-    urgent_terms = decide_urgency(full, snapshot)
+    urgent_terms = decide_urgency(found, snapshot)
     decision.urgent = bool(urgent_terms)
     if urgent_terms:
         explanation["urgent_terms"] = urgent_terms
@@ -563,13 +649,13 @@ def _decide_one(
 
     reasons: list[str] = []
     if decision.matter_type == MatterType.ACCUSATION:
-        decision.violation, violation_terms = decide_violation(full, snapshot)
-        level = accused_level(full)
-        county_leader = any(term in full for term in COUNTY_LEADER_TERMS)
+        decision.violation, violation_terms = decide_violation(found, snapshot)
+        level = accused_level(found)
+        county_leader = any(term in found for term in COUNTY_LEADER_TERMS)
         decision.department = discipline_department(decision.place, level, county_leader=county_leader, snapshot=snapshot)
         explanation["discipline"] = {"violation": decision.violation, "terms": violation_terms, "accused_level": level}
     else:
-        ruled, rule_terms = route_by_rules(full, decision.place, snapshot)
+        ruled, rule_terms = route_by_rules(found, decision.place, snapshot)
         if len(ruled) > 1:
             reasons.append("conflicting_rules")
             explanation["rules"] = {"terms": rule_terms, "departments": [d.code for d in ruled]}

@@ -3,6 +3,7 @@ holidays and make-up working days), then Monday–Friday for years neither cover
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, datetime, time, timedelta
 
@@ -33,16 +34,16 @@ class WorkCalendar:
         override = self._year(day.year).get(day)
         if override is not None:
             return override
-        try:
-            return bool(chinese_calendar.is_workday(day))
-        except NotImplementedError:
-            if day.year not in _warned_years:
-                _warned_years.add(day.year)
-                logger.warning(
-                    "chinesecalendar has no data for %d and no override covers %s: counting Monday-Friday as "
-                    "working days. Add that year's holidays in the admin (节假日调整).", day.year, day,
-                )
-            return day.weekday() < 5
+        statutory = _statutory_workday(day)
+        if statutory is not None:
+            return statutory
+        if day.year not in _warned_years:
+            _warned_years.add(day.year)
+            logger.warning(
+                "chinesecalendar has no data for %d and no override covers %s: counting Monday-Friday as "
+                "working days. Add that year's holidays in the admin (节假日调整).", day.year, day,
+            )
+        return day.weekday() < 5
 
     def next_workday(self, day: date) -> date:
         """The day itself if it is a working day, else the next one."""
@@ -86,6 +87,18 @@ class WorkCalendar:
                 remaining -= room
             cursor = next_midnight
         return cursor
+
+
+@functools.lru_cache(maxsize=8192)
+def _statutory_workday(day: date) -> bool | None:
+    """chinesecalendar's answer for a day, None for a year it has no data for. Cached: the
+    package's tables never change in a process, and each call cost ~40 us (it takes the
+    minimum and maximum of all its holidays every time), most of a triage batch's
+    deadlines."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
 
 
 def local_midnight(day: date) -> datetime:

@@ -368,10 +368,7 @@ def cases_routed(cases: list[Case], *, at: datetime | None = None,
     if not cases:
         return cases
     at = at or timezone.now()
-    assigned = [case for case in cases if case.status == S.ASSIGNED]
-    if assigned:
-        deadlines.deadlines_routed(assigned, at=at)
-    deadlines.cases_due_refresh(cases)
+    deadlines.deadlines_routed(cases, assigned=[case for case in cases if case.status == S.ASSIGNED], at=at)
     event_entries = [
         (case, "route", str(S.RECEIVED), case.status,
          {"department": case.department_id, "category": case.category_id,

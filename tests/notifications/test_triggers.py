@@ -116,3 +116,29 @@ def test_sends_are_queued_after_commit_with_ids_only(office: Office, django_capt
     ids = [i for call in publish.call_args_list for i in call.kwargs["args"][0]]
     emails = set(Notification.objects.filter(kind=Kind.CASE_ASSIGNED, channel=Channel.EMAIL).values_list("pk", flat=True))
     assert set(ids) >= emails and all(isinstance(i, int) for i in ids)
+
+
+def test_a_directory_of_some_departments_answers_for_them_as_the_whole_one(office: Office) -> None:
+    """Case events read the staff of their cases' departments only: the same people, roles
+    and preferences for those departments; nobody else's, and no leadership."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.services import HANDLING_ROLES, Directory
+
+    NotificationPreference.objects.create(user=office.team.drafter, email=False)
+    NotificationPreference.objects.create(user=office.city_head, in_app=False)
+    department = office.team.handler.staff_profile.department_id
+    whole, some = Directory(), Directory(departments=[department])
+    assert some.staff(department, HANDLING_ROLES) == whole.staff(department, HANDLING_ROLES) != set()
+    for person in whole.staff(department, HANDLING_ROLES):
+        assert some.channels(person) == whole.channels(person)
+    assert set(some.prefs) == {office.team.drafter.pk} and not some.leaders
+    asked = Directory(departments=[department], users=[office.city_head.pk])
+    assert set(asked.prefs) == {office.team.drafter.pk, office.city_head.pk}
+    empty = Department.objects.exclude(pk=department).filter(staff__isnull=True).first()
+    assert empty is not None
+    with CaptureQueriesContext(connection) as queries:
+        nobody = Directory(departments=[empty.pk])
+    assert not nobody.by_role and not nobody.prefs
+    assert len(queries) == 2  # staff and webhook endpoints; no preferences to read

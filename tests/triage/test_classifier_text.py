@@ -77,6 +77,22 @@ def test_a_text_the_patterns_would_not_change_is_not_searched(text: str) -> None
     assert clf._GREETINGS.sub("，", clean) == clean or any(hint in clean for hint in clf._GREETING_HINTS)
 
 
+def test_the_greeting_look_ahead_changes_no_match() -> None:
+    """_GREETINGS only adds a look-ahead for the alternatives' first characters: on texts
+    made of greeting fragments and other words it substitutes exactly as the plain pattern."""
+    import random
+    import re
+
+    plain = re.compile(clf._GREETING_ALTERNATIVES)
+    pieces = ["尊敬的", "市长", "领导", "们", "您好", "你好", "大家", "各位", "各位领导", "非常", "十分", "感谢", "谢谢",
+              "你们", "此致", "敬礼", "此致敬礼", "！", "!", "，", ",", "。", "：", ":", "同志", "政府", "物业", "尊", "敬",
+              "好", "停水", "A", "0"]
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for text in texts:
+        assert clf._GREETINGS.sub("，", text) == plain.sub("，", text), text
+
+
 def test_explanations_of_a_batch_are_those_of_each_text_alone() -> None:
     """Alternatives and driving terms come from one set of array operations for the whole
     batch: the same as ranking each text's classes and word features on its own."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -145,3 +146,69 @@ def test_simhashes_of_a_batch_are_each_text_s_simhash_bit_by_bit() -> None:
 
 def test_categories_are_a_table(demo_org: None) -> None:
     assert Category.objects.count() == 7
+
+
+def _duplicates_one_pair_at_a_time(items: list[tuple[int, int, Any]], candidates: Sequence[tuple[int, int | None, int | None]],
+                                   max_distance: int) -> dict[int, int]:
+    """The reference for match_duplicates: each item against each candidate in order, then
+    against the earlier items of its batch (what find_duplicates did before its arrays)."""
+    found: dict[int, int] = {}
+    for case_id, fingerprint, _at in items:
+        for pk, candidate_fp, root in candidates:
+            if d.hamming(candidate_fp or 0, fingerprint) <= max_distance:
+                found[case_id] = root or pk
+                break
+    ordered = sorted(items, key=lambda item: (item[2], item[0]))
+    for index, (case_id, fingerprint, _at) in enumerate(ordered):
+        if case_id in found:
+            continue
+        for earlier_id, earlier_fp, _earlier_at in ordered[:index]:
+            if d.hamming(earlier_fp, fingerprint) <= max_distance:
+                found[case_id] = found.get(earlier_id, earlier_id)
+                break
+    return found
+
+
+@pytest.mark.parametrize("block", [3, 4096])
+def test_duplicates_are_matched_as_one_pair_at_a_time(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Signed fingerprints near a few seeds (so that many are within the distance), candidates
+    in several blocks, items of the batch repeating each other and older cases."""
+    import random
+
+    monkeypatch.setattr(d, "_DISTANCE_BLOCK", block)
+    rng = random.Random(3)
+    seeds = [rng.getrandbits(64) for _ in range(6)]
+
+    def near() -> int:
+        value = rng.choice(seeds)
+        for _ in range(rng.randint(0, 5)):
+            value ^= 1 << rng.randrange(64)
+        return value - (1 << 64) if value >= 1 << 63 else value
+
+    for _ in range(30):
+        candidates = [(pk, near(), rng.choice([None, None, rng.randint(1, 99)])) for pk in range(1, rng.randint(0, 40))]
+        items = [(100 + i, near(), rng.randint(0, 5)) for i in range(rng.randint(1, 25))]
+        for distance in (0, 3, 6):
+            assert d.match_duplicates(items, candidates, distance) == _duplicates_one_pair_at_a_time(items, candidates, distance)
+
+
+def test_the_terms_found_in_a_text_are_those_a_substring_search_finds(demo_org: None) -> None:
+    """One automaton scan replaces a search per rule term: for every term the decision
+    looks for, `term in terms_in(text)` is `term in text` (overlapping and nested terms too)."""
+    from triage.defaults import ACCUSED_LEVEL_TERMS
+
+    snapshot = d.routing_snapshot()
+    terms = {rule.term for rules in snapshot.rules.values() for rule in rules}
+    terms |= {term for _level, term in ACCUSED_LEVEL_TERMS} | set(d.COUNTY_LEADER_TERMS)
+    texts = [
+        "县委书记和区委书记、县长都说村支书优亲厚友，骗取医保基金，十万火急！",
+        "我要举报某局局长违规吃喝收礼，另外咨询一下居住证怎么办理，建议小区增设健身器材。",
+        "".join(sorted(terms)),
+        "".join(sorted(terms, reverse=True)),
+        "",
+        "物业停水",
+    ]
+    for text in texts:
+        found = snapshot.terms_in(text)
+        assert {term for term in terms if term in found} == {term for term in terms if term in text}
+        assert found <= terms

@@ -139,3 +139,34 @@ def test_a_batch_routed_case_notifies_its_department_like_a_case_routed_alone(de
     assert notified == {team.handler.pk, team.drafter.pk, team.head.pk}
     other = Case.objects.get(report=reports[1])
     assert not Notification.objects.filter(case=other, recipient__in=notified).exists()
+
+
+def test_a_batch_meets_paused_and_running_transfer_clocks_of_the_cases_it_assigns(
+    demo_org: None, active_classifier: Any
+) -> None:
+    """A 登记交办 clock that stood paused is resumed (its paused time counted) and met; a running
+    one is met; the clock of a case left for a person keeps running and sets its due time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from triage.models import Deadline, DeadlineKind
+
+    reports = [submit(body=TEXTS[0], area_code=PLACES[0]).report, submit(body=TEXTS[3], area_code=PLACES[1]).report,
+               submit(body="有一件事情想反映一下，具体情况比较复杂。").report]
+    paused_at = timezone.now() - timedelta(hours=2)
+    Deadline.objects.filter(case__report=reports[0], kind=DeadlineKind.TRANSFER).update(paused_at=paused_at)
+    assert triage_reports([str(r.pk) for r in reports]) == 3
+    paused, running, waiting = (Case.objects.get(report=r) for r in reports)
+    assert (paused.status, running.status, waiting.status) == (CaseStatus.ASSIGNED, CaseStatus.ASSIGNED,
+                                                                CaseStatus.AWAITING_TRIAGE)
+    resumed = paused.deadlines.get(kind=DeadlineKind.TRANSFER)
+    assert (resumed.met_at, resumed.paused_at) == (paused.triaged_at, None)
+    assert paused.triaged_at is not None
+    calendar_seconds = int((paused.triaged_at - paused_at).total_seconds())
+    assert 0 <= resumed.paused_seconds <= calendar_seconds  # working seconds of the pause (none on a rest day)
+    assert running.deadlines.get(kind=DeadlineKind.TRANSFER).met_at == running.triaged_at
+    assert waiting.deadlines.get(kind=DeadlineKind.TRANSFER).met_at is None
+    for case in (paused, running, waiting):
+        assert case.due_at == min(
+            (d.due_at for d in case.deadlines.filter(met_at__isnull=True, cancelled_at__isnull=True)), default=None)
