@@ -5,7 +5,7 @@ in a dict: for a 380-character report with 1–3-grams that is ~1,100 look-ups, 
 as much as half of jieba's own time for the text. Here the text becomes an array of
 dense character ids (one table look-up per character), every n-gram an integer computed
 with array arithmetic, and the vocabulary a hash table of those integers looked up with
-array operations (`_IntTable`). The result is the same matrix the fitted vectorizer would produce
+array operations (`IntTable`). The result is the same matrix the fitted vectorizer would produce
 (counts, sublinear tf, idf, l2 norm), checked against it in the tests.
 
 The word features (`TermIndex`) keep scikit-learn's analyzer and dictionary look-ups, but
@@ -22,22 +22,14 @@ here also compiles into.
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from triage.serving import IntTable as _IntTable
-
-_WHITE_SPACES = re.compile(r"\s\s+")  # the same collapse scikit-learn's char analyzer does
-_LENGTH_SHIFT = 58  # n-gram length kept in the top bits, so 2-grams never equal 3-grams
-_UNICODE = 0x110000
-
-
-def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+# The n-gram encoding is serving's: char_ngram_entries reads the table built here.
+from triage.serving import LENGTH_SHIFT, UNICODE, IntTable, char_ngram_entries, code_points, tfidf_entries
 
 
 def supports(vectorizer: Any) -> bool:
@@ -66,19 +58,7 @@ class _Weighting:
 
     def _matrix(self, n_rows: int, keys: np.ndarray, counts: np.ndarray) -> sp.csr_matrix:
         """The matrix from term counts, `keys` = row * n_features + column, sorted."""
-        rows, columns = np.divmod(keys, self.n_features)
-        if self.binary:
-            data = np.ones(len(counts), dtype=np.float64)
-        elif self.sublinear_tf:
-            data = np.log(counts) + 1.0
-        else:
-            data = counts.astype(np.float64)
-        if self.idf is not None:
-            data = data * self.idf[columns]
-        if self.norm == "l2" and len(data):
-            # Summed in column order within each row, as scikit-learn's normalize does.
-            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n_rows))
-            data = data / norms[rows]
+        rows, columns, data = tfidf_entries(self, n_rows, keys, counts)
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         return sp.csr_matrix((data, columns, indptr), shape=(n_rows, self.n_features))
@@ -91,16 +71,16 @@ class CharNgramIndex(_Weighting):
         super().__init__(vectorizer)
         vocabulary: dict[str, int] = vectorizer.vocabulary_
         grams = list(vocabulary)
-        points = _code_points("".join(grams))
+        points = code_points("".join(grams))
         chars = np.unique(points)
         self.base = len(chars) + 1  # id 0: a character the vocabulary never saw
         self.min_n, self.max_n = vectorizer.ngram_range
-        if self.base ** self.max_n >= 1 << _LENGTH_SHIFT:
+        if self.base ** self.max_n >= 1 << LENGTH_SHIFT:
             raise ValueError("n-grams too long to encode as integers")
-        self.lut = np.zeros(_UNICODE, dtype=np.int64)
+        self.lut = np.zeros(UNICODE, dtype=np.int64)
         self.lut[chars] = np.arange(1, len(chars) + 1)
         columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        self.table = _IntTable(self._encode_all(grams, self.lut[points]), columns)
+        self.table = IntTable(self._encode_all(grams, self.lut[points]), columns)
 
     def _encode_all(self, grams: list[str], ids: np.ndarray) -> np.ndarray:
         """Each gram as an integer: its character ids as digits in base `base`, its length
@@ -112,34 +92,14 @@ class CharNgramIndex(_Weighting):
         for k in range(int(lengths.max(initial=0))):
             longer = lengths > k
             codes[longer] = codes[longer] * self.base + ids[starts[longer] + k]
-        return (lengths << _LENGTH_SHIFT) | codes
+        return (lengths << LENGTH_SHIFT) | codes
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """The whole batch as one array: each text's character ids followed by a 0 (the id
         no vocabulary n-gram contains), so no n-gram spans two texts, and every array
         operation runs once per batch rather than once per text."""
-        texts = [_WHITE_SPACES.sub(" ", text or "") for text in texts]
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        ids = self.lut[_code_points("\x00".join(texts))]
-        ids[(np.cumsum(lengths + 1) - 1)[:-1]] = 0  # the separators, whatever "\x00" maps to
-        row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 1)
-        rows: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-        columns: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-        for n in range(self.min_n, self.max_n + 1):
-            count = len(ids) - n + 1
-            if count <= 0:
-                break
-            code = np.zeros(count, dtype=np.int64)
-            known = np.ones(count, dtype=bool)
-            for k in range(n):
-                part = ids[k : k + count]
-                code = code * self.base + part
-                known &= part > 0
-            code = code[known] | (n << _LENGTH_SHIFT)
-            hit, column = self.table.lookup(code)
-            rows.append(row_of[:count][known][hit])
-            columns.append(column[hit])
-        keys, counts = np.unique(np.concatenate(rows) * self.n_features + np.concatenate(columns), return_counts=True)
+        rows, columns = char_ngram_entries(texts, self.lut, self.base, (self.min_n, self.max_n), self.table)
+        keys, counts = np.unique(rows * self.n_features + columns, return_counts=True)
         return self._matrix(len(texts), keys, counts)
 
 
@@ -180,7 +140,7 @@ class WordPairIndex(_Weighting):
     """`TermIndex` for the analyzer of words followed by the pairs of adjacent words, each
     pair written "a b" (triage.classifier._words), without building the pairs as strings:
     each word becomes an integer id, each pair the integer id_a * n + id_b, and the
-    vocabulary's pairs a hash table of those integers (`_IntTable`). Building the
+    vocabulary's pairs a hash table of those integers (`IntTable`). Building the
     pair strings was most of the word features' time.
 
     Exact while words contain no space (segmented text never does: normalisation removes
@@ -204,7 +164,7 @@ class WordPairIndex(_Weighting):
         for word, column in unigrams:
             self.unigram_columns[word] = column
         table = np.asarray(pairs, dtype=np.int64).reshape(-1, 3)
-        self.pairs = _IntTable(table[:, 0] * self.n_words + table[:, 1], table[:, 2])
+        self.pairs = IntTable(table[:, 0] * self.n_words + table[:, 1], table[:, 2])
 
     def transform(self, docs: list[list[str]]) -> sp.csr_matrix:
         tokens = list(itertools.chain.from_iterable(docs))

@@ -25,7 +25,16 @@ from sklearn.svm import LinearSVC
 
 from triage import charvec
 from triage.classifier import _READABLE_TERM, Prediction, _words, prepare_one, segmenter_signature
-from triage.serving import HASH_BASES, IntTable, ServingModel, SubstringHash, pack_coefficients, pack_idf
+from triage.serving import (
+    HASH_BASES,
+    IntTable,
+    ServingModel,
+    SubstringHash,
+    pack_coefficients,
+    pack_idf,
+    predictions,
+    strongest_terms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +80,7 @@ class Classifier:
         orders = np.argsort(proba, axis=1)[:, ::-1]
         best = orders[:, 0]
         top_terms = _top_terms_batch(x, self._term_weights(), best, self._names(), terms)
-        labels = [str(c) for c in classes]
-        rows, order_rows = proba.tolist(), orders[:, : top + 1].tolist()
-        return [
-            Prediction(
-                label=labels[order[0]],
-                confidence=row[order[0]],
-                alternatives=[(labels[i], round(row[i], 3)) for i in order[1:]],
-                terms=row_terms,
-            )
-            for row, order, row_terms in zip(rows, order_rows, top_terms, strict=True)
-        ]
+        return predictions([str(c) for c in classes], proba, orders, top_terms, top)
 
     def warm_up(self) -> None:
         """Build now what the first batch would otherwise build: the vectorised paths, the
@@ -186,14 +185,9 @@ def _top_terms_batch(x: Any, weights: np.ndarray | None, classes: np.ndarray, na
     scores = x.data[keep] * weights[classes[row_of], indices]
     positive = scores > 0
     indices, row_of, scores = indices[positive], row_of[positive], scores[positive]
-    order = np.lexsort((-scores, row_of))  # stable: by row, then strongest first, then position
-    row_of, indices = row_of[order], indices[order]
-    starts = np.searchsorted(row_of, np.arange(n_rows))
-    rank = np.arange(len(row_of)) - starts[row_of]
-    chosen = rank < limit
-    row_of, indices = row_of[chosen], indices[chosen]
+    rows, columns = strongest_terms(n_rows, row_of, indices, scores, limit)
     out: list[list[str]] = [[] for _ in range(n_rows)]
-    for row, name in zip(row_of.tolist(), names[indices].tolist(), strict=True):
+    for row, name in zip(rows, names[columns].tolist(), strict=True):
         out[row].append(str(name).replace(" ", ""))
     return out
 

@@ -90,6 +90,94 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
+class TfidfSettings(Protocol):
+    n_features: int
+    binary: bool
+    sublinear_tf: bool
+    idf: np.ndarray | None
+    norm: str | None
+
+
+def tfidf_entries(settings: TfidfSettings, n_rows: int, keys: np.ndarray,
+                  counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, weight) of every term of a batch from its counts (`keys` = row *
+    n_features + column, sorted): the fitted vectorizer's tf, idf and l2 norm, the norm
+    summed in column order within each row, as scikit-learn's normalize does."""
+    rows, columns = np.divmod(keys, settings.n_features)
+    if settings.binary:
+        data = np.ones(len(counts), dtype=np.float64)
+    elif settings.sublinear_tf:
+        data = np.log(counts) + 1.0
+    else:
+        data = counts.astype(np.float64)
+    if settings.idf is not None:
+        data = data * settings.idf[columns]
+    if settings.norm == "l2" and len(data):
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n_rows))
+        data = data / norms[rows]
+    return rows, columns, data
+
+
+def strongest_terms(n_rows: int, row_of: np.ndarray, indices: np.ndarray, scores: np.ndarray,
+                    limit: int) -> tuple[list[int], list[int]]:
+    """Of the (row, column, positive score) entries, the `limit` strongest of each row:
+    their rows and columns by row, strongest first, ties in column order (stable)."""
+    order = np.lexsort((-scores, row_of))
+    row_of, indices = row_of[order], indices[order]
+    starts = np.searchsorted(row_of, np.arange(n_rows))
+    rank = np.arange(len(row_of)) - starts[row_of]
+    chosen = rank < limit
+    return row_of[chosen].tolist(), indices[chosen].tolist()
+
+
+def char_ngram_entries(texts: Sequence[str], lut: np.ndarray, base: int, ngram_range: tuple[int, int],
+                       table: IntTable) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every character n-gram occurrence of `texts` found in `table`: the
+    batch as one array of character ids (`lut` maps a code point to its id, 0 for a
+    character the vocabulary never saw), each text followed by a 0, so no n-gram spans two
+    texts; an n-gram is its ids as digits in base `base`, its length in the top bits. Every
+    array operation runs once per batch rather than once per text."""
+    texts = [_WHITE_SPACES.sub(" ", text or "") for text in texts]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    ids = lut[code_points("\x00".join(texts))]
+    ids[(np.cumsum(lengths + 1) - 1)[:-1]] = 0  # the separators, whatever "\x00" maps to
+    row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 1)
+    rows: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    columns: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
+    min_n, max_n = ngram_range
+    for n in range(min_n, max_n + 1):
+        count = len(ids) - n + 1
+        if count <= 0:
+            break
+        code = np.zeros(count, dtype=np.int64)
+        known = np.ones(count, dtype=bool)
+        for k in range(n):
+            part = ids[k : k + count]
+            code = code * base + part
+            known &= part > 0
+        code = code[known] | (n << LENGTH_SHIFT)
+        hit, column = table.lookup(code)
+        rows.append(row_of[:count][known][hit])
+        columns.append(column[hit])
+    return np.concatenate(rows), np.concatenate(columns)
+
+
+def predictions(labels: list[str], proba: np.ndarray, orders: np.ndarray, top_terms: list[list[str]],
+                top: int) -> list[Prediction]:
+    """One Prediction per row of `proba` (`orders`: its columns, most probable first): the
+    label, its probability, the next `top` labels with theirs, and the row's terms."""
+    rows, order_rows = proba.tolist(), orders[:, : top + 1].tolist()
+    return [
+        Prediction(
+            label=labels[order[0]],
+            confidence=row[order[0]],
+            alternatives=[(labels[i], round(row[i], 3)) for i in order[1:]],
+            terms=row_terms,
+        )
+        for row, order, row_terms in zip(rows, order_rows, top_terms, strict=True)
+    ]
+
+
 class IntTable:
     """A fixed set of non-negative int64 keys with an integer value each, looked up for a
     whole array of queries at once: open addressing (Fibonacci hashing, linear probing, no
@@ -214,19 +302,7 @@ class _Block:
         column of every term occurrence: the fitted vectorizer's tf, idf and l2 norm (the
         norm summed in column order within each row, as scikit-learn's normalize does)."""
         keys, counts = np.unique(rows * self.n_features + columns, return_counts=True)
-        rows, columns = np.divmod(keys, self.n_features)
-        if self.binary:
-            data = np.ones(len(counts), dtype=np.float64)
-        elif self.sublinear_tf:
-            data = np.log(counts) + 1.0
-        else:
-            data = counts.astype(np.float64)
-        if self.idf is not None:
-            data = data * self.idf[columns]
-        if self.norm == "l2" and len(data):
-            norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n_rows))
-            data = data / norms[rows]
-        return rows, columns, data
+        return tfidf_entries(self, n_rows, keys, counts)
 
 
 class ServingModel:
@@ -320,32 +396,7 @@ class ServingModel:
         return term_rows[found], columns[found]
 
     def _char_entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of every character n-gram occurrence: the batch as one array of
-        character ids, each text followed by a 0 (the id no vocabulary n-gram contains), so
-        no n-gram spans two texts; an n-gram is its ids as digits in base `_char_base`,
-        its length in the top bits."""
-        texts = [_WHITE_SPACES.sub(" ", text or "") for text in texts]
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        ids = self._lut[code_points("\x00".join(texts))]
-        ids[(np.cumsum(lengths + 1) - 1)[:-1]] = 0  # the separators, whatever "\x00" maps to
-        row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 1)
-        rows: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-        columns: list[np.ndarray] = [np.empty(0, dtype=np.int64)]
-        for n in range(self._min_n, self._max_n + 1):
-            count = len(ids) - n + 1
-            if count <= 0:
-                break
-            code = np.zeros(count, dtype=np.int64)
-            known = np.ones(count, dtype=bool)
-            for k in range(n):
-                part = ids[k : k + count]
-                code = code * self._char_base + part
-                known &= part > 0
-            code = code[known] | (n << LENGTH_SHIFT)
-            hit, column = self._char_table.lookup(code)
-            rows.append(row_of[:count][known][hit])
-            columns.append(column[hit])
-        return np.concatenate(rows), np.concatenate(columns)
+        return char_ngram_entries(texts, self._lut, self._char_base, (self._min_n, self._max_n), self._char_table)
 
     def features(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The union's TF-IDF rows as CSR arrays (indptr, columns, data), words then
@@ -422,17 +473,7 @@ class ServingModel:
         proba = self.probabilities(indptr, columns, data)
         orders = np.argsort(proba, axis=1)[:, ::-1]
         top_terms = self._top_terms(indptr, columns, data, orders[:, 0], terms)
-        labels = self._labels
-        rows, order_rows = proba.tolist(), orders[:, : top + 1].tolist()
-        return [
-            Prediction(
-                label=labels[order[0]],
-                confidence=row[order[0]],
-                alternatives=[(labels[i], round(row[i], 3)) for i in order[1:]],
-                terms=row_terms,
-            )
-            for row, order, row_terms in zip(rows, order_rows, top_terms, strict=True)
-        ]
+        return predictions(self._labels, proba, orders, top_terms, top)
 
     def warm_up(self) -> None:
         """Run the code paths once (nothing is built: the tables were filled at load)."""
@@ -456,14 +497,9 @@ class ServingModel:
         scores = data[keep] * (coefficient * self._explainable[indices])
         positive = scores > 0
         indices, row_of, scores = indices[positive], row_of[positive], scores[positive]
-        order = np.lexsort((-scores, row_of))  # stable: by row, then strongest first, then position
-        row_of, indices = row_of[order], indices[order]
-        starts = np.searchsorted(row_of, np.arange(n_rows))
-        rank = np.arange(len(row_of)) - starts[row_of]
-        chosen = rank < limit
         out: list[list[str]] = [[] for _ in range(n_rows)]
         offsets, names = self._name_offsets, self._names
-        for row, column in zip(row_of[chosen].tolist(), indices[chosen].tolist(), strict=True):
+        for row, column in zip(*strongest_terms(n_rows, row_of, indices, scores, limit), strict=True):
             out[row].append(names[offsets[column] : offsets[column + 1]].decode())
         return out
 

@@ -74,7 +74,7 @@ def test_the_integer_table_finds_every_key_and_nothing_else(n: int) -> None:
     # Keys that share a home slot, and runs of adjacent keys, probe past each other.
     keys = np.unique(np.concatenate([keys, np.arange(100, 100 + min(n, 300)), keys[: n // 10] + (1 << 40)]))
     values = rng.integers(0, 1 << 40, size=len(keys))
-    table = charvec._IntTable(keys, values)
+    table = charvec.IntTable(keys, values)
     found, got = table.lookup(keys)
     assert found.all() and np.array_equal(got, values)
     others = np.setdiff1d(rng.integers(0, 1 << 62, size=5000), keys)
