@@ -81,24 +81,8 @@ class WeightedNBSVM(learning.NBSVM):
         super().__init__(C=C, alpha=alpha)
         self.class_weight = class_weight
 
-    def fit(self, X: Any, y: Any) -> WeightedNBSVM:
-        labels = np.asarray(y)
-        self.classes_ = np.unique(labels)
-        x = sp.csr_matrix(X)
-        present = x.copy()
-        present.data = np.ones_like(present.data)
-        coef, intercept = [], []
-        for target in self.classes_:
-            positive = labels == target
-            p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
-            q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
-            ratio = np.log((p / p.sum()) / (q / q.sum()))
-            svm = LinearSVC(C=self.C, class_weight=self.class_weight).fit(x @ sp.diags(ratio), positive.astype(int))
-            coef.append(svm.coef_[0] * ratio)
-            intercept.append(svm.intercept_[0])
-        self.coef_ = np.vstack(coef)
-        self.intercept_ = np.asarray(intercept)
-        return self
+    def _binary_svm(self) -> LinearSVC:
+        return LinearSVC(C=self.C, class_weight=self.class_weight)
 
 
 def calibrated(estimator: Any) -> CalibratedClassifierCV:

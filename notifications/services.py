@@ -100,9 +100,6 @@ class Directory:
             return set()
         return {p for role in roles for p in self.by_role.get((department_id, role), set())}
 
-    def leadership_over(self, path: str) -> set[Person]:
-        return {person for person, home in self.leaders if path.startswith(home)}
-
     def channels(self, person: Person) -> tuple[bool, bool]:
         """(in the notification centre, by e-mail) as the person chose."""
         pref = self.prefs.get(person.user_id)

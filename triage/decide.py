@@ -460,10 +460,6 @@ def bands(fingerprint: int) -> tuple[int, int, int, int]:
     return tuple((unsigned >> (16 * i)) & 0xFFFF for i in range(4))  # type: ignore[return-value]
 
 
-def hamming(a: int, b: int) -> int:
-    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
-
-
 DUPLICATE_CANDIDATE_LIMIT = 50_000
 
 

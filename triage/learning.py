@@ -267,12 +267,16 @@ class NBSVM(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
             q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
             ratio = np.log((p / p.sum()) / (q / q.sum()))
-            svm = LinearSVC(C=self.C).fit(x @ sp.diags(ratio), positive.astype(int))
+            svm = self._binary_svm().fit(x @ sp.diags(ratio), positive.astype(int))
             coef.append(svm.coef_[0] * ratio)
             intercept.append(svm.intercept_[0])
         self.coef_ = np.vstack(coef)
         self.intercept_ = np.asarray(intercept)
         return self
+
+    def _binary_svm(self) -> LinearSVC:
+        """The SVM of one class against the rest."""
+        return LinearSVC(C=self.C)
 
     def decision_function(self, X: Any) -> np.ndarray:
         scores = np.asarray(X @ self.coef_.T) + self.intercept_
