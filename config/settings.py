@@ -204,6 +204,9 @@ TRIAGE_CONFIDENCE_THRESHOLD = float(os.environ.get("QINGFENG_TRIAGE_CONFIDENCE_T
 TRIAGE_REPORTER_CHOICE_WEIGHT = 5.0
 TRIAGE_DUPLICATE_MAX_DISTANCE = env_int("QINGFENG_TRIAGE_DUPLICATE_MAX_DISTANCE", 3)
 TRIAGE_DUPLICATE_WINDOW_DAYS = env_int("QINGFENG_TRIAGE_DUPLICATE_WINDOW_DAYS", 180)
+# Stored classifier versions that keep their artifacts (the active one always does): older
+# ones are pruned after each training, keeping their metrics. 0 keeps every version.
+CLASSIFIER_VERSIONS_KEPT = env_int("QINGFENG_CLASSIFIER_VERSIONS_KEPT", 5)
 TRAINING_CSV = os.environ.get("QINGFENG_TRAINING_CSV", str(BASE_DIR.parent / "shared" / "datasets" / "messages_labelled.csv"))
 WORKER_HEARTBEAT_SECONDS = env_int("QINGFENG_WORKER_HEARTBEAT_SECONDS", 20)
 

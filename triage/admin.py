@@ -81,9 +81,10 @@ class TermRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(ClassifierModel)
 class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("version", "is_active", "created_at", "n_train", "n_corrections", "training_seconds")
+    list_display = ("version", "is_active", "created_at", "n_train", "n_corrections", "training_seconds", "pruned_at")
     exclude = ("artifact",)
-    readonly_fields = ("version", "metrics", "data_hash", "n_train", "n_corrections", "training_seconds", "created_at")
+    readonly_fields = ("version", "metrics", "data_hash", "n_train", "n_corrections", "training_seconds", "created_at",
+                       "pruned_at")
 
 
 @admin.register(Case)

@@ -271,6 +271,9 @@ class ClassifierModel(models.Model):
     # The pipeline compiled for serving (triage.serving: numpy arrays, loaded without
     # scikit-learn). Empty for a model saved before serving models: compiled on first load.
     serving = models.BinaryField(null=True, blank=True, editable=False)
+    # Set when old versions' artifacts were dropped to bound storage (each version is
+    # ~50 MB): the row, its metrics and data hash stay for the record; it cannot be activated.
+    pruned_at = models.DateTimeField(_("模型文件清理时间"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

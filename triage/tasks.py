@@ -244,9 +244,10 @@ def retrain_classifier() -> str:
         logger.warning("Weekly retraining skipped: %s", exc)
         return ""
     logger.info(
-        "Weekly retraining: model %s, %s.",
+        "Weekly retraining: model %s, %s; %d older version(s) pruned.",
         result.model.version,
         "activated" if result.activated else "kept the active model",
+        len(result.pruned),
     )
     return result.model.version
 

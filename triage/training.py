@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
@@ -117,6 +118,7 @@ class TrainingResult:
     model: ClassifierModel
     activated: bool
     previous_macro_f1: float | None
+    pruned: tuple[str, ...] = ()
 
 
 def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_if_changed: bool = False) -> TrainingResult:
@@ -159,7 +161,30 @@ def train_and_register(*, csv_path: str | Path, limit: int | None = None, only_i
         activate_now = previous is None or float(metrics.get("macro_f1", 0)) >= previous  # type: ignore[arg-type]
         if activate_now:
             activate(model.version)
-    return TrainingResult(model=model, activated=activate_now, previous_macro_f1=previous)
+    pruned = prune_models(keep=settings.CLASSIFIER_VERSIONS_KEPT) if settings.CLASSIFIER_VERSIONS_KEPT > 0 else []
+    return TrainingResult(model=model, activated=activate_now, previous_macro_f1=previous, pruned=tuple(pruned))
+
+
+def prune_models(*, keep: int) -> list[str]:
+    """Drop the artifacts of all but the `keep` newest versions and the active one; their
+    rows (version, metrics, data hash, training time) stay. Returns the pruned versions,
+    oldest first. Rollback reaches back as far as the kept versions."""
+    if keep < 1:
+        raise TrainingError("keep must be at least 1")
+    rows = list(ClassifierModel.objects.filter(pruned_at__isnull=True)
+                .order_by("-created_at", "-pk").values_list("pk", "is_active"))
+    doomed = [pk for pk, active in rows[keep:] if not active]
+    # Conditional on the row still being inactive and unpruned: a rollback that activates
+    # one of them first keeps it; one that comes after finds it pruned and refuses.
+    now = timezone.now()
+    ClassifierModel.objects.filter(pk__in=doomed, is_active=False, pruned_at__isnull=True).update(
+        artifact=b"", serving=None, pruned_at=now
+    )
+    versions = list(ClassifierModel.objects.filter(pk__in=doomed, pruned_at=now)
+                    .order_by("created_at", "pk").values_list("version", flat=True))
+    if versions:
+        logger.info("Pruned the artifacts of %d classifier version(s): %s.", len(versions), ", ".join(versions))
+    return versions
 
 
 def activate(version: str) -> ClassifierModel:
@@ -167,6 +192,11 @@ def activate(version: str) -> ClassifierModel:
         model = ClassifierModel.objects.select_for_update().filter(version=version).first()
         if model is None:
             raise TrainingError(f"no model version {version}")
+        if model.pruned_at is not None:
+            raise TrainingError(
+                f"model {version} was pruned on {timezone.localtime(model.pruned_at):%Y-%m-%d}: its artifact is gone; "
+                "activate a kept version or train a new one"
+            )
         if model.serving is None or not serving_format_current(bytes(model.serving)):  # compiled now, not by each worker
             try:
                 model.serving = learning.compile_artifact(bytes(model.artifact)).dumps()

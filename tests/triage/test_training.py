@@ -132,3 +132,51 @@ def test_the_weekly_retraining_without_data_only_warns(demo_org: None, tmp_path:
     settings.TRAINING_CSV = str(tmp_path / "missing.csv")
     assert retrain_classifier() == ""
     assert not ClassifierModel.objects.exists()
+
+
+def test_old_versions_are_pruned_but_keep_their_record(demo_org: None, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    for age, version in enumerate(["v5", "v4", "v3", "v2", "v1"]):  # v1 the oldest
+        ClassifierModel.objects.create(version=version, created_at=now - timedelta(days=age), is_active=version == "v1",
+                                       metrics={"macro_f1": 0.9}, data_hash="h", artifact=b"artifact", serving=b"s")
+    out = StringIO()
+    call_command("prune_models", "--keep", "2", stdout=out)
+    assert out.getvalue().strip() == "Pruned 2 version(s): v2, v3."  # oldest first
+    kept = {m.version: m for m in ClassifierModel.objects.all()}
+    assert len(kept) == 5  # rows, metrics and data hashes stay
+    for version in ("v5", "v4", "v1"):  # the two newest and the active one
+        assert kept[version].pruned_at is None and bytes(kept[version].artifact) == b"artifact"
+    for version in ("v3", "v2"):
+        assert kept[version].pruned_at is not None and bytes(kept[version].artifact) == b""
+        assert kept[version].serving is None and kept[version].metrics == {"macro_f1": 0.9}
+    with pytest.raises(CommandError, match=r"v3 was pruned on .*train a new one"):
+        call_command("activate_model", "v3")
+    assert ClassifierModel.objects.get(is_active=True).version == "v1"
+    out = StringIO()
+    call_command("prune_models", "--keep", "2", stdout=out)
+    assert out.getvalue().strip() == "Nothing to prune."
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("prune_models", "--keep", "0")
+
+
+def test_training_prunes_beyond_the_configured_versions(demo_org: None, small_csv: Path, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CLASSIFIER_VERSIONS_KEPT = 1
+    ClassifierModel.objects.create(version="old", created_at=timezone.now() - timedelta(days=7), metrics={},
+                                   data_hash="h", artifact=b"artifact")
+    out = StringIO()
+    call_command("train_classifier", "--csv", str(small_csv), stdout=out)
+    assert "Pruned the artifacts of 1 older version(s): old." in out.getvalue()
+    new = json.loads(out.getvalue().strip().splitlines()[-1])["version"]
+    assert ClassifierModel.objects.get(is_active=True).version == new
+    assert ClassifierModel.objects.get(version="old").pruned_at is not None
+    settings.CLASSIFIER_VERSIONS_KEPT = 0  # keeps everything
+    call_command("train_classifier", "--csv", str(small_csv), stdout=StringIO())
+    assert ClassifierModel.objects.filter(pruned_at__isnull=True).count() == 2

@@ -35,5 +35,7 @@ class Command(BaseCommand):
             f"Model {model.version}: {model.n_train} training rows + {model.n_corrections} corrections, "
             f"{model.training_seconds}s; {state}."
         )
+        if result.pruned:
+            self.stdout.write(f"Pruned the artifacts of {len(result.pruned)} older version(s): {', '.join(result.pruned)}.")
         summary = {k: v for k, v in model.metrics.items() if k != "per_class"}
         self.stdout.write(json.dumps({"version": model.version, "activated": result.activated, **summary}))

@@ -1,0 +1,28 @@
+"""Drop the artifacts of old classifier versions (their rows and metrics stay)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from triage.training import TrainingError, prune_models
+
+
+class Command(BaseCommand):
+    help = "Keep the artifacts of the N newest classifier versions and the active one; prune the rest."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--keep", type=int, default=max(1, settings.CLASSIFIER_VERSIONS_KEPT),
+                            help="versions whose artifacts are kept, newest first (default: QINGFENG_CLASSIFIER_VERSIONS_KEPT)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            pruned = prune_models(keep=options["keep"])
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from exc
+        if pruned:
+            self.stdout.write(f"Pruned {len(pruned)} version(s): {', '.join(pruned)}.")
+        else:
+            self.stdout.write("Nothing to prune.")
