@@ -150,29 +150,22 @@ class SampleWeightedNBSVM(learning.NBSVM):
     """The production NB-SVM taking row weights: each row counts `sample_weight` times in the
     naive Bayes ratios and in its SVMs' loss (the same model as NBSVM without weights)."""
 
+    _weight: np.ndarray | None = None
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SampleWeightedNBSVM:
-        if sample_weight is None:
-            super().fit(X, y)
-            return self
-        labels, weight = np.asarray(y), np.asarray(sample_weight, dtype=np.float64)
-        self.classes_ = np.unique(labels)
-        x = sp.csr_matrix(X)
-        present = x.copy()
-        present.data = np.ones_like(present.data)
-        counts = present.T.tocsr()
-        targets = self.classes_[1:] if len(self.classes_) == 2 else self.classes_
-        coef, intercept = [], []
-        for target in targets:
-            positive = labels == target
-            p = self.alpha + counts @ (weight * positive)
-            q = self.alpha + counts @ (weight * ~positive)
-            ratio = np.log((p / p.sum()) / (q / q.sum()))
-            svm = self._binary_svm().fit(x @ sp.diags(ratio), positive.astype(int), sample_weight=weight)
-            coef.append(svm.coef_[0] * ratio)
-            intercept.append(svm.intercept_[0])
-        self.coef_ = np.vstack(coef)
-        self.intercept_ = np.asarray(intercept)
+        self._weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        super().fit(X, y)
         return self
+
+    def _log_count_ratio(self, present: sp.csr_matrix, positive: np.ndarray) -> np.ndarray:
+        if self._weight is None:
+            return super()._log_count_ratio(present, positive)
+        p = self.alpha + present.T @ (self._weight * positive)
+        q = self.alpha + present.T @ (self._weight * ~positive)
+        return np.asarray(np.log((p / p.sum()) / (q / q.sum())))
+
+    def _fit_binary(self, x: sp.csr_matrix, positive: np.ndarray) -> LinearSVC:
+        return self._binary_svm().fit(x, positive.astype(int), sample_weight=self._weight)
 
 
 class WeightedNBSVM(SampleWeightedNBSVM):

@@ -264,15 +264,22 @@ class NBSVM(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         coef, intercept = [], []
         for target in targets:
             positive = labels == target
-            p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
-            q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
-            ratio = np.log((p / p.sum()) / (q / q.sum()))
-            svm = self._binary_svm().fit(x @ sp.diags(ratio), positive.astype(int))
+            ratio = self._log_count_ratio(present, positive)
+            svm = self._fit_binary(x @ sp.diags(ratio), positive)
             coef.append(svm.coef_[0] * ratio)
             intercept.append(svm.intercept_[0])
         self.coef_ = np.vstack(coef)
         self.intercept_ = np.asarray(intercept)
         return self
+
+    def _log_count_ratio(self, present: sp.csr_matrix, positive: np.ndarray) -> np.ndarray:
+        """r of every feature for one class: `present` is 1 where a document has the feature."""
+        p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
+        q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
+        return np.asarray(np.log((p / p.sum()) / (q / q.sum())))
+
+    def _fit_binary(self, x: sp.csr_matrix, positive: np.ndarray) -> LinearSVC:
+        return self._binary_svm().fit(x, positive.astype(int))
 
     def _binary_svm(self) -> LinearSVC:
         """The SVM of one class against the rest."""

@@ -161,6 +161,10 @@ def test_old_versions_are_pruned_but_keep_their_record(demo_org: None, settings:
     assert out.getvalue().strip() == "Nothing to prune."
     with pytest.raises(CommandError, match="at least 1"):
         call_command("prune_models", "--keep", "0")
+    settings.CLASSIFIER_VERSIONS_KEPT = 0  # "keep every version": pruning needs an explicit --keep
+    with pytest.raises(CommandError, match="give --keep N"):
+        call_command("prune_models")
+    assert ClassifierModel.objects.filter(pruned_at__isnull=True).count() == 3
 
 
 def test_training_prunes_beyond_the_configured_versions(demo_org: None, small_csv: Path, settings: Any) -> None:
