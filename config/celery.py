@@ -14,6 +14,12 @@ from typing import Any
 from celery import Celery, bootsteps, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Celery's Django fixup runs Django's system checks when a worker starts. They load the
+# URL configuration with every view, the admin and the API schema generator, code a worker
+# never runs: ~0.5 s of each worker start (one third of it). The checks run where that
+# code runs: `manage.py migrate` on every `./qingfeng up`, `check --deploy` in the tests.
+# CELERY_SKIP_CHECKS=  (empty) brings them back.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("qingfeng")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -168,3 +168,26 @@ def test_explanations_never_show_folded_digits_or_masked_places() -> None:
     terms = [t for p in model.explain_prepared(learning.Classifier.prepare(texts[:3]), terms=10) for t in p.terms]
     assert terms
     assert not any(t.replace(" ", "").strip("0某") == "" for t in terms), terms
+
+
+def test_jieba_cache_read_in_one_piece_gives_jiebas_own_dictionary(tmp_path: Any) -> None:
+    """initialize_jieba reads the cache jieba wrote, and ends with jieba's own state."""
+    own = jieba.Tokenizer()
+    own.tmp_dir = str(tmp_path)
+    own.initialize()  # builds the prefix dictionary from dict.txt and writes tmp_path/jieba.cache
+    assert (tmp_path / "jieba.cache").is_file()
+    fast = jieba.Tokenizer()
+    fast.tmp_dir = str(tmp_path)
+    clf.initialize_jieba(fast)
+    assert fast.initialized and fast.total == own.total and fast.FREQ == own.FREQ
+    text = "我市某小区物业公司拖欠农民工工资"
+    assert fast.lcut(text, HMM=False) == own.lcut(text, HMM=False)
+
+
+@pytest.mark.parametrize("content", [b"", b"not marshal", b"\xe9\x00\x00"])
+def test_a_jieba_cache_that_does_not_load_is_rebuilt_by_jieba(tmp_path: Any, content: bytes) -> None:
+    (tmp_path / "jieba.cache").write_bytes(content)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.tmp_dir = str(tmp_path)
+    clf.initialize_jieba(tokenizer)
+    assert tokenizer.initialized and tokenizer.total > 0 and len(tokenizer.FREQ) > 300_000
