@@ -1,4 +1,5 @@
-"""Template context for the staff pages: whether to offer the handler console."""
+"""Template context for the staff pages: whether to offer the handler console and the
+dashboards, and the years whose holidays are missing from the working-day calendar."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 
 
-def console(request: HttpRequest) -> dict[str, Callable[[], bool]]:
+def console(request: HttpRequest) -> dict[str, Callable[[], object]]:
     """`console_nav`, evaluated only by templates that show it (the staff pages)."""
 
     def shown() -> bool:
@@ -26,4 +27,11 @@ def console(request: HttpRequest) -> dict[str, Callable[[], bool]]:
         return bool(user is not None and user.is_authenticated
                     and (user.is_superuser or roles_of(user) & DASHBOARD_ROLES))
 
-    return {"console_nav": shown, "dashboard_nav": dashboard_shown}
+    def calendar_gaps() -> list[int]:
+        """Shown on the staff pages (only signed-in staff reach them)."""
+        from triage.workdays import calendar_gaps_cached
+
+        user: Any = getattr(request, "user", None)
+        return calendar_gaps_cached() if user is not None and user.is_authenticated else []
+
+    return {"console_nav": shown, "dashboard_nav": dashboard_shown, "calendar_gaps": calendar_gaps}

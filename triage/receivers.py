@@ -106,8 +106,10 @@ def calendar_edited(sender: Any, **kwargs: Any) -> None:
     per-case figures, whose working-day durations may have moved (tasks: a minute or two at
     a million cases)."""
     from triage.models import WorkdayIndex
+    from triage.workdays import forget_calendar_gaps
 
     transaction.on_commit(lambda: WorkdayIndex.objects.all().delete())
+    transaction.on_commit(forget_calendar_gaps)
     instance = kwargs.get("instance")
     days = {instance.date, getattr(instance, "_date_before_edit", None) or instance.date} if instance else set()
     transaction.on_commit(lambda: _recalendar_later(sorted(days)))

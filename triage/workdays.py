@@ -112,3 +112,47 @@ def end_of_day(day: date) -> datetime:
 
 def is_workday(day: date) -> bool:
     return WorkCalendar().is_workday(day)
+
+
+# How far ahead working days must be known: the 60-working-day handling period plus the
+# longest extension (30) of a case registered today end within about 130 calendar days.
+CALENDAR_HORIZON_DAYS = 130
+CALENDAR_GAPS_CACHE_KEY = "triage:calendar-gaps"
+
+
+def year_known(year: int) -> bool:
+    """Whether a year's working days are known: chinesecalendar has the year, or an admin
+    has entered at least one holiday on a weekday of it (the year's State Council notice)."""
+    if _statutory_workday(date(year, 7, 1)) is not None:
+        return True
+    # Django's week_day: 1 is Sunday, 7 Saturday.
+    return CalendarOverride.objects.filter(date__year=year, is_workday=False).exclude(date__week_day__in=[1, 7]).exists()
+
+
+def calendar_gaps(today: date | None = None) -> list[int]:
+    """The years between today and CALENDAR_HORIZON_DAYS ahead whose working days are not
+    known: deadlines that reach into them count Monday to Friday until their holidays are
+    entered (an entry moves the running deadlines, see receivers.calendar_edited)."""
+    today = today or timezone.localdate()
+    last = today + timedelta(days=CALENDAR_HORIZON_DAYS)
+    return [year for year in range(today.year, last.year + 1) if not year_known(year)]
+
+
+def calendar_gaps_cached() -> list[int]:
+    """calendar_gaps for today, kept in the shared cache for an hour (staff pages show it);
+    dropped when an override changes."""
+    from django.core.cache import cache
+
+    today = timezone.localdate()
+    cached = cache.get(CALENDAR_GAPS_CACHE_KEY)
+    if isinstance(cached, dict) and cached.get("day") == today.isoformat():
+        return list(cached["years"])
+    years = calendar_gaps(today)
+    cache.set(CALENDAR_GAPS_CACHE_KEY, {"day": today.isoformat(), "years": years}, timeout=3600)
+    return years
+
+
+def forget_calendar_gaps() -> None:
+    from django.core.cache import cache
+
+    cache.delete(CALENDAR_GAPS_CACHE_KEY)
