@@ -3,6 +3,7 @@ holidays and make-up working days), then Monday–Friday for years neither cover
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from datetime import date, datetime, time, timedelta
@@ -140,19 +141,27 @@ def calendar_gaps(today: date | None = None) -> list[int]:
 
 def calendar_gaps_cached() -> list[int]:
     """calendar_gaps for today, kept in the shared cache for an hour (staff pages show it);
-    dropped when an override changes."""
+    dropped when an override changes. Without the cache it is computed (a notice must not
+    break the page it is on)."""
     from django.core.cache import cache
 
     today = timezone.localdate()
-    cached = cache.get(CALENDAR_GAPS_CACHE_KEY)
+    try:
+        cached = cache.get(CALENDAR_GAPS_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - any cache failure: compute instead
+        cached = None
     if isinstance(cached, dict) and cached.get("day") == today.isoformat():
         return list(cached["years"])
     years = calendar_gaps(today)
-    cache.set(CALENDAR_GAPS_CACHE_KEY, {"day": today.isoformat(), "years": years}, timeout=3600)
+    with contextlib.suppress(Exception):
+        cache.set(CALENDAR_GAPS_CACHE_KEY, {"day": today.isoformat(), "years": years}, timeout=3600)
     return years
 
 
 def forget_calendar_gaps() -> None:
     from django.core.cache import cache
 
-    cache.delete(CALENDAR_GAPS_CACHE_KEY)
+    try:
+        cache.delete(CALENDAR_GAPS_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - an answer left in the cache ends with its hour
+        logger.warning("Could not drop the cached calendar gaps; they refresh within the hour.")

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from tests.triage.casework import at, frozen
 from triage.models import CalendarOverride
-from triage.workdays import calendar_gaps, forget_calendar_gaps, year_known
+from triage.workdays import calendar_gaps, calendar_gaps_cached, forget_calendar_gaps, year_known
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +77,15 @@ def test_citizen_pages_never_show_it() -> None:
     forget_calendar_gaps()
     with frozen(at(2099, 1, 10, 9)):
         assert 'id="calendar-gap"' not in Client().get(reverse("home")).content.decode()
+
+
+def test_without_the_cache_the_notice_is_computed(caplog: Any) -> None:
+    from django.test import override_settings
+
+    unreachable = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                               "LOCATION": "redis://127.0.0.1:1/0"}}
+    # Changing CACHES makes Django build its caches anew (the setting_changed receiver).
+    with override_settings(CACHES=unreachable), frozen(at(2099, 1, 10, 9)):
+        assert calendar_gaps_cached() == [2099]
+        forget_calendar_gaps()  # logs, does not raise
+    assert "Could not drop the cached calendar gaps" in caplog.text
