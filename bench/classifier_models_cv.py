@@ -157,12 +157,10 @@ class SampleWeightedNBSVM(learning.NBSVM):
         super().fit(X, y)
         return self
 
-    def _log_count_ratio(self, present: sp.csr_matrix, positive: np.ndarray) -> np.ndarray:
+    def _feature_counts(self, present: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         if self._weight is None:
-            return super()._log_count_ratio(present, positive)
-        p = self.alpha + present.T @ (self._weight * positive)
-        q = self.alpha + present.T @ (self._weight * ~positive)
-        return np.asarray(np.log((p / p.sum()) / (q / q.sum())))
+            return super()._feature_counts(present, rows)
+        return np.asarray(present.T @ (self._weight * rows))
 
     def _fit_binary(self, x: sp.csr_matrix, positive: np.ndarray) -> LinearSVC:
         return self._binary_svm().fit(x, positive.astype(int), sample_weight=self._weight)

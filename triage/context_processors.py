@@ -27,11 +27,7 @@ def console(request: HttpRequest) -> dict[str, Callable[[], object]]:
         return bool(user is not None and user.is_authenticated
                     and (user.is_superuser or roles_of(user) & DASHBOARD_ROLES))
 
-    def calendar_gaps() -> list[int]:
-        """Shown on the staff pages (only signed-in staff reach them)."""
-        from triage.workdays import calendar_gaps_cached
+    from triage.workdays import calendar_gaps_cached
 
-        user: Any = getattr(request, "user", None)
-        return calendar_gaps_cached() if user is not None and user.is_authenticated else []
-
-    return {"console_nav": shown, "dashboard_nav": dashboard_shown, "calendar_gaps": calendar_gaps}
+    # Evaluated only by the staff base template, for a signed-in user.
+    return {"console_nav": shown, "dashboard_nav": dashboard_shown, "calendar_gaps": calendar_gaps_cached}

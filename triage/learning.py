@@ -274,9 +274,13 @@ class NBSVM(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
     def _log_count_ratio(self, present: sp.csr_matrix, positive: np.ndarray) -> np.ndarray:
         """r of every feature for one class: `present` is 1 where a document has the feature."""
-        p = self.alpha + np.asarray(present[positive].sum(axis=0)).ravel()
-        q = self.alpha + np.asarray(present[~positive].sum(axis=0)).ravel()
+        p = self.alpha + self._feature_counts(present, positive)
+        q = self.alpha + self._feature_counts(present, ~positive)
         return np.asarray(np.log((p / p.sum()) / (q / q.sum())))
+
+    def _feature_counts(self, present: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """How many of the documents selected by `rows` (a mask) have each feature."""
+        return np.asarray(present[rows].sum(axis=0)).ravel()
 
     def _fit_binary(self, x: sp.csr_matrix, positive: np.ndarray) -> LinearSVC:
         return self._binary_svm().fit(x, positive.astype(int))

@@ -18,18 +18,19 @@ from triage.workdays import calendar_gaps, calendar_gaps_cached, forget_calendar
 pytestmark = pytest.mark.django_db
 
 
-def _weekday_in(year: int) -> date:
+def _first_in_february(year: int, *, weekdays: set[int]) -> date:
     day = date(year, 2, 1)
-    while day.weekday() >= 5:
+    while day.weekday() not in weekdays:
         day += timedelta(days=1)
     return day
+
+
+def _weekday_in(year: int) -> date:
+    return _first_in_february(year, weekdays={0, 1, 2, 3, 4})
 
 
 def _saturday_in(year: int) -> date:
-    day = date(year, 2, 1)
-    while day.weekday() != 5:
-        day += timedelta(days=1)
-    return day
+    return _first_in_february(year, weekdays={5})
 
 
 def test_a_year_is_known_from_chinesecalendar_or_from_an_entered_weekday_holiday() -> None:
