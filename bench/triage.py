@@ -19,6 +19,10 @@ What it measures
    by more than 10 %: on shared virtual machines the machine's own speed drifts (passes
    minutes apart differed by up to 40 % with nothing else running), and the worker ran
    at some speed in between.
+   For reference only, after the first pass: `jieba.lcut(text, HMM=False)` (jieba as the
+   worker configures it) and `triage.classifier.cut_precise` (the worker's own loop over
+   jieba's dictionary and algorithm, the same words, about twice as fast), each with the
+   worker's ratio to it: how much of the margin comes from the segmentation itself.
 3. Worker end to end: ONE Celery worker process, started with the flags of
    `config/serve.py` (`-Q <prefix>triage,<prefix>default --concurrency 1`), the production
    settings profile. The database is polled every 50 ms until no case is `received`.
@@ -65,7 +69,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,15 +209,16 @@ def submit_reports(messages: list[Message]) -> tuple[int, Counter[str]]:
     return stored, rejected
 
 
-def jieba_rate(texts: list[str]) -> tuple[float, float]:
-    """(texts/s, seconds) of jieba.lcut over the texts, after jieba.initialize()."""
+def jieba_rate(texts: list[str], cut: Callable[[str], list[str]] | None = None) -> tuple[float, float]:
+    """(texts/s, seconds) of jieba.lcut (or `cut`) over the texts, after jieba.initialize()."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
+    cut = cut or jieba.lcut
     started = time.perf_counter()
     for text in texts:
-        jieba.lcut(text)
+        cut(text)
     seconds = time.perf_counter() - started
     return len(texts) / seconds, seconds
 
@@ -468,6 +473,14 @@ def main(argv: list[str] | None = None) -> int:
             jieba_before_rate, seconds = jieba_rate(texts)
         print(f"jieba.lcut alone: {jieba_before_rate:.0f} texts/s ({seconds:.1f} s, "
               f"{result['chars']:.0f} characters per text on average)", flush=True)
+        # For reference, not the yardstick: jieba as the worker configures it (no HMM), and
+        # the worker's own cut of the same words (triage.classifier.cut_precise).
+        import jieba
+
+        from triage.classifier import cut_precise
+
+        result["no_hmm_rate"], _ = jieba_rate(texts, lambda text: jieba.lcut(text, HMM=False))
+        result["precise_rate"], _ = jieba_rate(texts, cut_precise)
 
         connections.close_all()
         print(f"starting one Celery worker (--concurrency 1); setup took {time.time() - started:.0f}s", flush=True)
@@ -536,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
         ["PostgreSQL transactions per report", f"{pg.get('transactions', 0.0) / max(1, run.done):.1f}"],
         ["PostgreSQL time executing statements per report (ms)", f"{pg.get('active_ms', 0.0) / max(1, run.done):.2f}"],
         ["jieba time per text (ms, best pass)", f"{1000 / result['jieba_rate']:.2f}"],
+        ["for reference: jieba.lcut(HMM=False) texts/s / worker ratio to it",
+         f"{result['no_hmm_rate']:.1f} / {run.rate / result['no_hmm_rate']:.3f}"],
+        ["for reference: the worker's cut_precise (same words) texts/s / worker ratio to it",
+         f"{result['precise_rate']:.1f} / {run.rate / result['precise_rate']:.3f}"],
         ["other load (cores; jieba before / worker* / jieba after)",
          f"{jieba_before.other_cores:.2f} / {run.load.other_cores:.2f} / {jieba_after.other_cores:.2f}"],
     ]

@@ -23,6 +23,7 @@ import importlib
 import itertools
 import logging
 import marshal
+import math
 import re
 import tempfile
 import threading
@@ -143,6 +144,84 @@ def initialize_jieba(tokenizer: jieba.Tokenizer | None = None) -> None:
     tokenizer.initialize()
 
 
+# jieba's own patterns for precise mode: the runs it cuts with its dictionary, what it keeps
+# whole between them, and the single letters or digits it joins.
+_RE_HAN, _RE_SKIP, _RE_ENG = jieba.re_han_default, jieba.re_skip_default, jieba.re_eng
+
+
+def cut_precise(sentence: str, tokenizer: jieba.Tokenizer | None = None) -> list[str]:
+    """`tokenizer.lcut(sentence, HMM=False)`: the same words, about twice as fast.
+
+    jieba's precise mode finds, in each run of Chinese characters and letters/digits, the
+    most probable path through the words of its dictionary (`get_DAG`, then `calc` with
+    `max` over a generator of tuples, then a generator yielding the words). This is that
+    algorithm, with the dictionary look-ups, the dynamic programme and the walk in one loop
+    per run: the same words from the same dictionary (`FREQ`, `total`, as `add_word`
+    leaves them), the same floating-point sums in the same order, and the same choice
+    between equal scores (the longer word, as `max` on (score, end) tuples picks). Outside
+    the runs, jieba's rules are kept: spaces and line breaks whole, other characters one by
+    one. The tests check it against jieba on the shared datasets' texts."""
+    tokenizer = tokenizer or jieba.dt
+    tokenizer.check_initialized()
+    freq = tokenizer.FREQ.get
+    logtotal = math.log(tokenizer.total)
+    words: list[str] = []
+    for block in _RE_HAN.split(sentence):
+        if not block:
+            continue
+        if _RE_HAN.match(block):
+            _cut_run(block, freq, logtotal, words)
+        else:
+            for part in _RE_SKIP.split(block):
+                if _RE_SKIP.match(part):
+                    words.append(part)
+                else:
+                    words.extend(part)
+    return words
+
+
+def _cut_run(run: str, freq: Any, logtotal: float, words: list[str]) -> None:
+    """The words of one run of characters jieba's precise mode cuts, appended to `words`."""
+    log = math.log
+    n = len(run)
+    score = [0.0] * (n + 1)  # score[k]: the best path's log-probability from position k on
+    end = [0] * (n + 1)  # end[k]: where the first word of that path ends
+    for k in range(n - 1, -1, -1):
+        best = 0.0
+        best_end = 0
+        i = k + 1
+        count = freq(run[k])
+        while count is not None:  # a prefix of some word of the dictionary (count 0 if only that)
+            if count:
+                value = log(count) - logtotal + score[i]
+                if not best_end or value >= best:
+                    best, best_end = value, i
+            if i >= n:
+                break
+            i += 1
+            count = freq(run[k:i])
+        if not best_end:  # no word starts here: the character alone, with count 1 (log 1 = 0)
+            best, best_end = 0.0 - logtotal + score[k + 1], k + 1
+        score[k] = best
+        end[k] = best_end
+    # Walk the path; single letters or digits in a row are joined into one word, as jieba does.
+    x = 0
+    pending = ""
+    while x < n:
+        y = end[x]
+        word = run[x:y]
+        if y - x == 1 and _RE_ENG.match(word):
+            pending += word
+        else:
+            if pending:
+                words.append(pending)
+                pending = ""
+            words.append(word)
+        x = y
+    if pending:
+        words.append(pending)
+
+
 def _load_lexicon() -> frozenset[str]:
     """Domain terms into jieba's dictionary and the stop words, once per process, before
     the first segmentation: training and inference see the same dictionary."""
@@ -167,7 +246,7 @@ def _add_word(word: str) -> None:
     if len(word) < 2 or word in _user_words:
         return
     _user_words.add(word)
-    if jieba.lcut(word, HMM=False) != [word]:
+    if cut_precise(word) != [word]:
         jieba.add_word(word, freq=jieba.suggest_freq(word, tune=False))
 
 
@@ -217,7 +296,8 @@ def segment(text: str) -> list[str]:
     if STRIP_GREETINGS_BEFORE_SEGMENTING and any(hint in clean for hint in _GREETING_HINTS):
         clean = _GREETINGS.sub("，", clean)
     known = _kept.get  # the cached answer first: a function call per token costs more than the check
-    return [w for w in jieba.lcut(clean, HMM=HMM) if (kept := known(w)) or (kept is None and _keep(w, stop))]
+    words = jieba.lcut(clean, HMM=True) if HMM else cut_precise(clean)
+    return [w for w in words if (kept := known(w)) or (kept is None and _keep(w, stop))]
 
 
 CHAR_TEXT_FROM_TOKENS = True

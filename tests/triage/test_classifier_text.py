@@ -191,3 +191,54 @@ def test_a_jieba_cache_that_does_not_load_is_rebuilt_by_jieba(tmp_path: Any, con
     tokenizer.tmp_dir = str(tmp_path)
     clf.initialize_jieba(tokenizer)
     assert tokenizer.initialized and tokenizer.total > 0 and len(tokenizer.FREQ) > 300_000
+
+
+def _dataset_texts() -> list[str]:
+    """Every other text of the shared labelled messages (published form) and of the raw
+    board messages (title and body: punctuation, Latin letters, digits, line breaks)."""
+    import csv
+    from pathlib import Path
+
+    from django.conf import settings
+
+    labelled = Path(settings.TRAINING_CSV)
+    texts: list[str] = []
+    with labelled.open(encoding="utf-8") as handle:
+        texts += [row["text"] for row in csv.DictReader(handle)][::2]
+    with labelled.with_name("messages_unlabelled.csv").open(encoding="utf-8") as handle:
+        texts += [f"{row['title']}\n{row['body']}" for row in csv.DictReader(handle)][::2]
+    return texts
+
+
+def test_precise_cut_gives_jiebas_words_on_the_shared_messages() -> None:
+    texts = _dataset_texts()
+    assert len(texts) > 6000
+    clf.segment("物业")  # the domain terms in the dictionary, as when serving
+    differ = [text[:40] for text in texts if clf.cut_precise(text) != jieba.lcut(text, HMM=False)]
+    assert not differ
+    normalised = [clf.normalize(text) for text in texts[::5]]
+    assert all(clf.cut_precise(text) == jieba.lcut(text, HMM=False) for text in normalised)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "\n\n", "物业", "龘靐齉龘", "a", "abc123 def", "C++和C#程序员", "2024年3月5日下午3点", "ＡＢＣ１２３",
+     "物业ABC公司12号楼3单元", "x@y.cn 电话：0731-8888888", "😀物业停水😀", "\t物业  停水\r\n第二行", "路路路路路路路路",
+     "长春市长春药店", "南京市长江大桥", "结婚的和尚未结婚的", "工信处女干事每月经过下属科室都要亲口交代"],
+)
+def test_precise_cut_gives_jiebas_words_on_edge_cases(text: str) -> None:
+    assert clf.cut_precise(text) == jieba.lcut(text, HMM=False)
+
+
+def test_precise_cut_follows_words_added_to_the_dictionary() -> None:
+    """add_word changes the dictionary's counts and its total; the cut reads both each call."""
+    tokenizer = jieba.Tokenizer()
+    clf.initialize_jieba()
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = dict(jieba.dt.FREQ), jieba.dt.total, True
+    text = "清风区青石镇落雁村的村干部优亲厚友"
+    assert "青石镇落雁村" not in clf.cut_precise(text, tokenizer)
+    for word, count in (("清风区", 5), ("青石镇落雁村", 3000), ("优亲厚友", 10**7)):
+        tokenizer.add_word(word, freq=count)
+        assert clf.cut_precise(text, tokenizer) == tokenizer.lcut(text, HMM=False)
+    assert {"青石镇落雁村", "优亲厚友"} <= set(clf.cut_precise(text, tokenizer))
+    assert "青石镇落雁村" not in jieba.dt.FREQ  # the shared dictionary is untouched
