@@ -6,7 +6,8 @@ phone numbers and masked place codes removed, full-width forms folded, digits fo
 salutations, stop words and punctuation dropped), so a message with greetings and noise
 looks like the cleaned board messages it learnt from.
 
-Segmentation is jieba's precise mode with a user dictionary: the domain terms of
+Segmentation is jieba's precise mode (run by `cut_precise`, jieba's algorithm over its
+dictionary in a faster loop) with a user dictionary: the domain terms of
 `domain_terms.txt` (loaded before the first segmentation of every process, so training
 and inference cut text the same way) plus the gazetteer's place names, which the caller
 adds with `add_user_words` (the triage worker, `train_classifier` and
@@ -159,8 +160,9 @@ def cut_precise(sentence: str, tokenizer: jieba.Tokenizer | None = None) -> list
     per run: the same words from the same dictionary (`FREQ`, `total`, as `add_word`
     leaves them), the same floating-point sums in the same order, and the same choice
     between equal scores (the longer word, as `max` on (score, end) tuples picks). Outside
-    the runs, jieba's rules are kept: spaces and line breaks whole, other characters one by
-    one. The tests check it against jieba on the shared datasets' texts."""
+    the runs, jieba's rules are kept: each whitespace character (or CR LF) is one word, and
+    so is every other character. The tests check it against jieba on the shared datasets'
+    texts."""
     tokenizer = tokenizer or jieba.dt
     tokenizer.check_initialized()
     freq = tokenizer.FREQ.get
