@@ -484,23 +484,21 @@ def main() -> None:
             delta = clean - reference
             ti = sorted(tp)
             twin_score = float(f1_score(labels[ti], classes[np.array([tp[i] for i in ti]).argmax(1)], average="macro"))
-            report(
-                {
-                    "seed": seed,
-                    "model": name,
-                    "clean": round(float(clean.mean()), 4),
-                    "sd": round(float(clean.std()), 4),
-                    "raw": round(float(raw_scores.mean()), 4),
-                    "twins": round(twin_score, 4),
-                    "delta_vs_nbsvm": [round(float(d), 4) for d in delta],
-                    "delta_mean": round(float(delta.mean()), 4),
-                    "folds_better": int((delta > 0).sum()),
-                }
-            )
+            line = {
+                "seed": seed,
+                "model": name,
+                "clean": round(float(clean.mean()), 4),
+                "sd": round(float(clean.std()), 4),
+                "raw": round(float(raw_scores.mean()), 4),
+                "twins": round(twin_score, 4),
+                "delta_vs_nbsvm": [round(float(d), 4) for d in delta],
+                "delta_mean": round(float(delta.mean()), 4),
+                "folds_better": int((delta > 0).sum()),
+            }
+            report(line)
             kept = summary.setdefault(name, {"clean": [], "raw": [], "twins": [], "delta": []})
-            kept["clean"].append(round(float(clean.mean()), 4))
-            kept["raw"].append(round(float(raw_scores.mean()), 4))
-            kept["twins"].append(round(twin_score, 4))
+            for key in ("clean", "raw", "twins"):
+                kept[key].append(line[key])
             kept["delta"].extend(delta.tolist())
 
     # Over every fold of every seed: the decision rule reads delta_mean and folds_better.
