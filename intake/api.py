@@ -9,6 +9,8 @@ import hashlib
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
@@ -31,7 +33,7 @@ from intake.services import (
     report_submit,
     reporter_message_post,
 )
-from intake.validators import format_receipt
+from intake.validators import check_year, format_receipt
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -72,16 +74,49 @@ class ReportSubmitSerializer(serializers.Serializer):
     attachments = AttachmentSerializer(many=True, required=False, default=list)
 
 
+class MomentField(serializers.DateTimeField):
+    """A date and time within the years anyone can mean, checked before DRF applies the time
+    zone (which fails on a datetime at the edge of Python's range)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed but no such day or time: DRF says so below
+                parsed = None
+            if parsed is not None:
+                _check_year(parsed)
+        moment = super().to_internal_value(value)
+        _check_year(moment)
+        return moment
+
+
+class DayField(serializers.DateField):
+    """A date within the years anyone can mean."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        day = super().to_internal_value(value)
+        _check_year(day)
+        return day
+
+
+def _check_year(value: Any) -> None:
+    try:
+        check_year(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+
+
 class StaffReportSerializer(ReportSubmitSerializer):
     channel = serializers.ChoiceField(choices=[Channel.LETTER, Channel.VISIT, Channel.CALL])
-    received_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    postmarked_on = serializers.DateField(required=False, allow_null=True, default=None)
+    received_at = MomentField(required=False, allow_null=True, default=None)
+    postmarked_on = DayField(required=False, allow_null=True, default=None)
     visitor_count = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     representatives = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, default=list, max_length=20
     )
     caller_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    call_started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    call_started_at = MomentField(required=False, allow_null=True, default=None)
     call_duration_seconds = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
 
 

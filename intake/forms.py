@@ -6,11 +6,25 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import MatterType, Rating
 from intake.selectors import area_choices
 from intake.services import UploadInput
+from intake.validators import check_year
+
+
+class DayField(forms.DateField):
+    """A date within the years anyone can mean (intake dates, filters)."""
+
+    default_validators = [check_year]
+
+
+class MomentField(forms.DateTimeField):
+    """A date and time within the years anyone can mean."""
+
+    default_validators = [check_year]
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -78,12 +92,21 @@ class CitizenReportForm(ReportContentForm):
 
 
 class LetterForm(ReportContentForm):
-    received_on = forms.DateField(label=_("收信日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    postmarked_on = forms.DateField(label=_("邮戳日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    received_on = DayField(label=_("收信日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    postmarked_on = DayField(label=_("邮戳日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     name = forms.CharField(label=_("来信人姓名"), max_length=50, required=False)
     mobile = forms.CharField(label=_("联系电话（手机）"), max_length=20, required=False)
     id_number = forms.CharField(label=_("居民身份证号"), max_length=20, required=False)
     attachments = MultipleFileField(label=_("信件扫描件"), help_text=_("请上传信件扫描件（图片或PDF）。"))
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        received, postmarked = data.get("received_on"), data.get("postmarked_on")
+        if received and received > timezone.localdate():
+            self.add_error("received_on", _("收信日期不能晚于今天。"))
+        elif received and postmarked and postmarked > received:
+            self.add_error("postmarked_on", _("邮戳日期不能晚于收信日期。"))
+        return data
 
 
 class VisitForm(ReportContentForm):
@@ -105,7 +128,7 @@ class VisitForm(ReportContentForm):
 
 class CallForm(ReportContentForm):
     caller_number = forms.CharField(label=_("来电号码"), max_length=20, required=False)
-    call_started_at = forms.DateTimeField(
+    call_started_at = MomentField(
         label=_("来电时间"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     call_duration_seconds = forms.IntegerField(label=_("通话时长（秒）"), min_value=0, max_value=86400, required=False)

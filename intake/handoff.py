@@ -60,6 +60,7 @@ class CasePart:
     status_label: str
     department: str | None = None
     deadline: date | None = None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from intake.models import (
     ReviewRequest,
     Source,
 )
-from intake.validators import normalize_id_card, normalize_mobile, normalize_phone
+from intake.validators import check_year, normalize_id_card, normalize_mobile, normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,19 @@ def new_receipt_code() -> str:
 
 
 # --- validation -----------------------------------------------------------------------
+
+
+def _plausible(data: ReportInput, name: str, add: Callable[[str, str], None]) -> Any:
+    """The date field `name` of `data` if it lies in the years anyone can mean, else None
+    with a field error."""
+    value = getattr(data, name)
+    if value is not None:
+        try:
+            check_year(value)
+        except ValidationError as exc:
+            add(name, exc.messages[0])
+            return None
+    return value
 
 
 def _clean_uploads(uploads: Sequence[UploadInput], errors: dict[str, list[str]]) -> list[CleanFile]:
@@ -236,10 +249,20 @@ def _validate(data: ReportInput) -> tuple[dict[str, Any], list[CleanFile]]:
             add("visitor_count", _("来访人数不合理。"))
     elif representatives:
         add("representatives", _("只有来访可以登记代表。"))
-    if data.channel == Channel.LETTER and data.postmarked_on and data.postmarked_on > timezone.localdate():
-        add("postmarked_on", _("邮戳日期不能晚于今天。"))
+    # Dates outside the plausible years are refused here too (every channel's form and
+    # serializer already does), and the comparisons below see only plausible ones.
+    received_at, postmarked_on, call_started_at = (
+        _plausible(data, name, add) for name in ("received_at", "postmarked_on", "call_started_at")
+    )
+    if received_at and received_at > timezone.now() + timedelta(minutes=5):
+        add("received_at", _("收到时间不能晚于现在。"))
+    if data.channel == Channel.LETTER and postmarked_on:
+        if postmarked_on > timezone.localdate():
+            add("postmarked_on", _("邮戳日期不能晚于今天。"))
+        elif received_at and postmarked_on > timezone.localdate(received_at):
+            add("postmarked_on", _("邮戳日期不能晚于收信日期。"))
     if data.channel == Channel.CALL:
-        if data.call_started_at and data.call_started_at > timezone.now() + timedelta(minutes=5):
+        if call_started_at and call_started_at > timezone.now() + timedelta(minutes=5):
             add("call_started_at", _("来电时间不能晚于现在。"))
         if data.call_duration_seconds is not None and not 0 <= data.call_duration_seconds <= 24 * 3600:
             add("call_duration_seconds", _("通话时长不合理。"))

@@ -67,3 +67,28 @@ def normalize_receipt(value: str) -> str:
 def format_receipt(code: str) -> str:
     """Groups of four for reading aloud: 1234 5678 9012 3456."""
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+# Dates anyone types (intake dates, filters, months) stay within these years: outside them
+# a date is a typing slip, and arithmetic on it (time zones, week and month bounds) can
+# leave Python's date range.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2099
+
+
+def check_year(value: date) -> None:
+    """A date or datetime outside EARLIEST_YEAR..LATEST_YEAR is refused with one message."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValidationError(
+            _("日期应在 %(first)s 年至 %(last)s 年之间。"),
+            code="year_range",
+            params={"first": EARLIEST_YEAR, "last": LATEST_YEAR},
+        )
+
+
+def parse_id(value: object) -> int | None:
+    """A database id typed into a form or query string: ASCII digits only (str.isdigit also
+    takes "²" and other digits int() refuses), at most 18 of them (a 64-bit integer), or None."""
+    if not isinstance(value, str) or not 0 < len(value) <= 18 or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)

@@ -28,7 +28,7 @@ def case_url(case_id: int) -> str:
 
 
 def _case_type(case: Case) -> str:
-    parts = [case.category.name if case.category_id and case.category else "", case.matter_type or ""]
+    parts = [case.category.name if case.category_id and case.category else "", case.get_matter_type_display()]
     return " / ".join(p for p in parts if p) or _("未分类")
 
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from intake.validators import parse_id
 from notifications import render as notice
 from notifications.models import NotificationPreference
 from notifications.services import inbox, notifications_mark_read
@@ -27,7 +28,7 @@ def center(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def mark_read(request: HttpRequest) -> HttpResponse:
-    ids = [int(v) for v in request.POST.getlist("id") if v.isdigit()]
+    ids = [i for i in map(parse_id, request.POST.getlist("id")) if i is not None]
     notifications_mark_read(user=request.user, ids=ids or None)  # type: ignore[arg-type]
     return redirect("notifications")
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from intake.models import AccessKind, AccessRecord
+from intake.validators import parse_id
 from triage.audit import AuditSummary, audit_run_request, audit_verify
 from triage.models import AuditRun, Case
 
@@ -48,9 +49,10 @@ def audit_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def _case_id(number: str) -> int | None:
     """The case id in a case number (QF + year + 8-digit sequence), or None."""
     number = number.strip().upper()
-    if len(number) < 7 or not number.startswith("QF") or not number[2:].isdigit():
+    case_id = parse_id(number[6:]) if number.startswith("QF") and parse_id(number[2:6]) is not None else None
+    if case_id is None:
         return None
-    case = Case.objects.filter(pk=int(number[6:])).only("pk", "created_at").first()
+    case = Case.objects.filter(pk=case_id).only("pk", "created_at").first()
     return case.pk if case is not None and case.number == number else None
 
 

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from intake.forms import DayField
 from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
 from intake.selectors import attachment_open, report_content, report_thread
 from intake.services import content_view_record
@@ -85,9 +86,9 @@ class ConsoleFilterForm(forms.Form):
     department = forms.ModelChoiceField(label=_lazy("部门"), required=False, queryset=Department.objects.none(),
                                         empty_label=_lazy("全部"))
     # Drill-down from a dashboard figure (triage/dashboard.py builds these links).
-    created_from = forms.DateField(label=_lazy("收到日期自"), required=False,
+    created_from = DayField(label=_lazy("收到日期自"), required=False,
                                    widget=forms.DateInput(attrs={"type": "date"}))
-    created_to = forms.DateField(label=_lazy("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    created_to = DayField(label=_lazy("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     place = forms.CharField(required=False, max_length=12, widget=forms.HiddenInput)
     flag = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
     term = forms.CharField(required=False, max_length=40, widget=forms.HiddenInput)

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,7 +24,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from intake.forms import DayField
 from intake.models import Channel, MatterType
+from intake.validators import check_year, parse_id
 from triage import dashboard as D
 from triage.alerts import open_alerts
 from triage.models import Alert, Category, Department, PublishedCase
@@ -56,8 +59,8 @@ def dashboard_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 class DashboardForm(forms.Form):
-    start = forms.DateField(label=_lazy("自"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_lazy("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = DayField(label=_lazy("自"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = DayField(label=_lazy("至"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     department = forms.ModelChoiceField(label=_lazy("部门"), required=False, queryset=Department.objects.none(),
                                         empty_label=_lazy("全部"))
     channel = forms.ChoiceField(label=_lazy("渠道"), required=False, choices=[("", _lazy("全部")), *Channel.choices])
@@ -245,12 +248,15 @@ def dashboard_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse
 
 
 def _month_param(value: str | None) -> date:
+    """The month a "YYYY-MM" names, within the plausible years; otherwise the last full month."""
     today = timezone.localdate()
     try:
         year, month = (int(x) for x in (value or "").split("-"))
-        return date(year, month, 1)
-    except ValueError:
+        first = date(year, month, 1)
+        check_year(first)
+    except (ValueError, DjangoValidationError):
         return (today.replace(day=1) - timedelta(days=1)).replace(day=1)  # last full month
+    return first
 
 
 @require_GET
@@ -261,9 +267,9 @@ def monthly_report(request: HttpRequest) -> HttpResponse:
     month = _month_param(request.GET.get("month"))
     first, last = month_bounds(month)
     department = D.dashboard_root(user)
-    dept_id = request.GET.get("department")
-    if dept_id and dept_id.isdigit():
-        department = D.dashboard_departments(user).filter(pk=int(dept_id)).first() or department
+    dept_id = parse_id(request.GET.get("department"))
+    if dept_id is not None:
+        department = D.dashboard_departments(user).filter(pk=dept_id).first() or department
     filters = D.DashboardFilters(start=first, end=last, department=department)
     data = D.dashboard(user=user, filters=filters)
     tables = [(str(title), *build(data)) for title, build in TABLES.values()]
@@ -346,9 +352,9 @@ def public_page(request: HttpRequest) -> HttpResponse:
     rates, and the published summaries. Nothing here reads report content."""
     month = _month_param(request.GET.get("month"))
     department = None
-    dept_id = request.GET.get("department", "")
-    if dept_id.isdigit():
-        department = Department.objects.filter(pk=int(dept_id), is_active=True).first()
+    dept_id = parse_id(request.GET.get("department"))
+    if dept_id is not None:
+        department = Department.objects.filter(pk=dept_id, is_active=True).first()
     response = render(request, "triage/public/index.html", {
         "month": month, "department": department, "rows": public_statistics(month=month, department=department),
         "published": published_cases(department=department), "months": _recent_months(12),

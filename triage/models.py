@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from intake.models import Area, Report
+from intake.models import Area, MatterType, Report
 from triage.dashboard_models import (
     Alert,
     AlertKind,
@@ -183,7 +183,7 @@ class Case(models.Model):
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("类别")
     )
-    matter_type = models.CharField(_("事项类型"), max_length=16, blank=True)
+    matter_type = models.CharField(_("事项类型"), max_length=16, choices=MatterType.choices, blank=True)
     violation = models.CharField(_("违纪类型"), max_length=30, blank=True)
     urgent = models.BooleanField(_("紧急"), default=False, db_index=True)
     confidence = models.FloatField(_("置信度"), null=True, blank=True)

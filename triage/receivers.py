@@ -87,6 +87,7 @@ def _part(case: Case) -> CasePart:
         status_label=str(case.get_status_display()),
         department=case.department.name if case.department else None,
         deadline=timezone.localdate(case.due_at) if case.due_at else None,
+        closed_at=case.closed_at,
     )
 
 

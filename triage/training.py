@@ -40,6 +40,17 @@ def read_csv(path: str | Path, *, text_column: str, label_column: str, title_col
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"{path}: no such file")
+    try:
+        return _read_examples(path, text_column=text_column, label_column=label_column, title_column=title_column,
+                              where=where)
+    except UnicodeDecodeError as exc:
+        raise TrainingError(f"{path}: not UTF-8 text (undecodable byte at offset {exc.start})") from exc
+    except csv.Error as exc:
+        raise TrainingError(f"{path}: not a readable CSV ({exc})") from exc
+
+
+def _read_examples(path: Path, *, text_column: str, label_column: str, title_column: str | None,
+                   where: dict[str, str] | None) -> list[Example]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or [])

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from intake.models import AccessKind, Channel, MatterType
 from intake.selectors import report_content
 from intake.services import content_view_record
+from intake.validators import parse_id
 from triage.models import Case, CaseStatus, Category, Department
 from triage.selectors import QueueFilters, cases_visible_to, triage_queue
 from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
@@ -100,7 +101,10 @@ def queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("triage.triage_case", raise_exception=True)
 def bulk_accept(request: HttpRequest) -> HttpResponse:
-    ids = [int(i) for i in request.POST.getlist("case") if i.isdigit()]
+    ids = [i for i in map(parse_id, request.POST.getlist("case")) if i is not None]
+    if not ids:
+        messages.warning(request, _("请先勾选要按建议交办的案件。"))
+        return redirect("triage-queue")
     accepted, skipped = 0, 0
     with transaction.atomic():
         for case in cases_visible_to(request.user).filter(pk__in=ids):  # type: ignore[arg-type]
@@ -210,9 +214,10 @@ def case_action(request: HttpRequest, case_id: int) -> HttpResponse:
 
 def _case_by_number(request: HttpRequest, number: str) -> Case:
     number = number.strip().upper()
-    if not number.startswith("QF") or not number[6:].isdigit():
+    case_id = parse_id(number[6:]) if number.startswith("QF") else None
+    if case_id is None:
         raise TriageError(_("案件编号格式不正确。"))
-    target = cases_visible_to(request.user).filter(pk=int(number[6:])).first()  # type: ignore[arg-type]
+    target = cases_visible_to(request.user).filter(pk=case_id).first()  # type: ignore[arg-type]
     if target is None or target.number != number:
         raise TriageError(_("找不到该案件。"))
     return target

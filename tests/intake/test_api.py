@@ -127,3 +127,35 @@ def test_the_schema_and_docs_are_served_without_remote_assets(api: APIClient) ->
     docs = api.get("/api/docs/")
     assert docs.status_code == 200
     assert b"https://" not in docs.content and b"http://cdn" not in docs.content
+
+
+def test_json_nested_deeper_than_the_decoder_recurses_is_a_400(api: APIClient, demo_org: None) -> None:
+    body = '{"body": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for path in ("/api/v1/reports/", "/api/v1/status/", "/api/v1/messages/"):
+        response = api.generic("POST", path, body, content_type="application/json")
+        assert response.status_code == 400, path
+    assert not Report.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"channel": "letter", "received_at": "0001-01-01T00:00:00"}, "received_at"),
+        ({"channel": "letter", "received_at": "0001-01-01T00:00:00Z"}, "received_at"),
+        ({"channel": "letter", "received_at": "9999-12-31T23:59:59"}, "received_at"),
+        ({"channel": "letter", "received_at": "2099-01-01T00:00:00+08:00"}, "received_at"),
+        ({"channel": "letter", "postmarked_on": "1999-12-31"}, "postmarked_on"),
+        ({"channel": "letter", "received_at": "2026-01-05T09:00:00+08:00", "postmarked_on": "2026-01-06"}, "postmarked_on"),
+        ({"channel": "call", "call_started_at": "0001-01-01T00:00:00"}, "call_started_at"),
+    ],
+)
+def test_staff_intake_refuses_dates_nobody_can_mean(demo_org: None, django_user_model: Any, payload: dict[str, Any],
+                                                     field: str) -> None:
+    user = django_user_model.objects.create_user("clerk-api", password="x-password-123")
+    user.groups.add(Group.objects.get(name="intake_clerk"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    response = client.post("/api/v1/staff/reports/", {"body": SAMPLE_BODY, **payload}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not Report.objects.exists()

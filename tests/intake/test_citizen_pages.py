@@ -192,3 +192,39 @@ def test_the_cached_form_shows_a_renamed_place(client: Client, demo_org: None,
     with django_capture_on_commit_callbacks(execute=True):
         area.save()
     assert "望江新村社区" in client.get("/report/").content.decode()
+
+
+def test_each_language_is_named_in_itself(client: Client, demo_org: None) -> None:
+    text = client.get("/").content.decode()
+    assert 'lang="en">English</option>' in text and ">简体中文</option>" in text
+
+
+def test_the_receipt_page_offers_no_language_switch_that_would_lose_the_code(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form())
+    assert response.status_code == 201
+    assert "set_language" not in response.content.decode() and "/i18n/setlang/" not in response.content.decode()
+
+
+def test_switching_language_after_a_post_lands_on_the_pages_entry_point(client: Client, demo_org: None) -> None:
+    result = submit()
+    page = _lookup(client, result.receipt or "").content.decode()
+    assert 'name="next" value="/status/"' in page
+    sent = client.post("/status/message/", {"access": _access(client.post("/status/", {
+        "form_token": abuse.issue_form_token("lookup"), "receipt": result.receipt})), "body": "补充一点情况，请核实。"})
+    assert 'name="next" value="/status/"' in sent.content.decode()
+    assert 'name="next" value="/report/"' in client.get("/report/").content.decode()  # a GET page keeps its own
+
+
+def test_a_closed_case_shows_when_it_was_closed_instead_of_a_deadline(client: Client, demo_org: None) -> None:
+    result = submit()
+    closed = timezone.now() - timedelta(days=3)
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=closed)
+    text = _lookup(client, result.receipt or "").content.decode()
+    assert f"已于 {timezone.localtime(closed):%Y-%m-%d} 办结" in text and "受理后确定" not in text
+
+
+def test_an_unknown_page_is_answered_in_chinese_with_the_sites_own_page(client: Client) -> None:
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    text = response.content.decode()
+    assert "页面不存在" in text and "返回首页" in text and "清风" in text

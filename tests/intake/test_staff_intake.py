@@ -69,3 +69,25 @@ def test_a_call_form_with_a_bad_number_is_refused(desk: Client) -> None:
     response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "caller_number": "call-me-maybe!"})
     assert response.status_code == 400 and "来电号码格式不正确" in response.content.decode()
     assert not Report.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"received_on": "0001-01-01"}, "日期应在 2000 年至 2099 年之间"),
+        ({"postmarked_on": "9999-12-31"}, "日期应在 2000 年至 2099 年之间"),
+        ({"received_on": "2099-01-01"}, "收信日期不能晚于今天"),
+        ({"received_on": "2026-01-05", "postmarked_on": "2026-01-06"}, "邮戳日期不能晚于收信日期"),
+    ],
+)
+def test_a_letter_with_dates_nobody_can_mean_is_refused(desk: Client, fields: dict[str, str], message: str) -> None:
+    scan = SimpleUploadedFile("scan.png", png_bytes("寄信人"), content_type="image/png")
+    response = desk.post("/staff/intake/letter/", {"body": SAMPLE_BODY, "attachments": [scan], **fields})
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not Report.objects.exists()
+
+
+def test_a_call_in_year_one_is_refused(desk: Client) -> None:
+    response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "call_started_at": "0001-01-01T00:00"})
+    assert response.status_code == 400 and "日期应在 2000 年至 2099 年之间" in response.content.decode()
+    assert not Report.objects.exists()

@@ -112,6 +112,21 @@ def test_bulk_accept(officer: Client) -> None:
     assert [Case.objects.get(pk=x.pk).status for x in (a, b, c)] == ["assigned", "assigned", "awaiting_triage"]
 
 
+def test_bulk_accept_with_nothing_selected_asks_for_a_selection(officer: Client) -> None:
+    case = _queued("第一件，小区物业管理混乱。", department="379901-zj")
+    response = officer.post("/staff/triage/accept/", {"case": ["²", "9" * 30]}, follow=True)
+    text = response.content.decode()
+    assert "请先勾选要按建议交办的案件" in text and "已交办" not in text
+    assert Case.objects.get(pk=case.pk).status == "awaiting_triage"
+
+
+def test_the_case_page_names_the_type_of_matter(officer: Client) -> None:
+    case = _queued("我想咨询一下，小区物业费怎么收。", department="379901-zj")
+    Case.objects.filter(pk=case.pk).update(matter_type="consultation")
+    text = officer.get(f"/staff/triage/{case.pk}/").content.decode()
+    assert "咨询" in text and "consultation" not in text
+
+
 def test_merge_links_to_the_earlier_case(officer: Client) -> None:
     earlier = _queued("楼道堆放杂物，物业不管。", department="379901-zj")
     earlier.status = CaseStatus.ASSIGNED

@@ -103,6 +103,7 @@ def test_the_command_recomputes_a_range_and_rejects_bad_dates(demo_org: None) ->
     call_command("recalendar_deadlines", "--from", "2026-11-09", "--to", "2026-11-11", stdout=out)
     assert out.getvalue().startswith("1 running deadlines moved")
     assert _clock(case).due_at == at(2026, 11, 24, 23, 59, 59)
-    for bad in (["--from", "2026-13-01"], ["--from", "2026-11-10", "--to", "2026-11-01"]):
+    for bad in (["--from", "2026-13-01"], ["--from", "2026-11-10", "--to", "2026-11-01"], ["--from", "0001-01-01"],
+                ["--from", "9999-12-31"], ["--from", "2026-11-10", "--to", "9999-12-31"]):
         with pytest.raises(CommandError):
             call_command("recalendar_deadlines", *bad)

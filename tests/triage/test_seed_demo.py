@@ -134,3 +134,13 @@ def test_the_command_prints_rates(demo_org: None, capsys: Any) -> None:
     call_command("seed_demo", "--cases", "40", "--batch-size", "25")
     out = capsys.readouterr().out
     assert "cases=40" in out and "cases/s" in out
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--cases", "0"], ["--cases", "-1"], ["--cases", "5", "--batch-size", "0"], ["--cases", "5", "--months", "-3"],
+     ["--cases", "5", "--seed", "-1"], ["--cases", "five"]],
+)
+def test_bad_numbers_stop_the_command_before_it_seeds(bad: list[str]) -> None:
+    with pytest.raises(CommandError, match=r"must be at least 1|must not be negative|not a whole number"):
+        call_command("seed_demo", *bad)

@@ -77,6 +77,21 @@ def test_bad_arguments_fail_with_one_line(demo_org: None, tmp_path: Path) -> Non
         call_command("train_classifier", "--csv", str(bad))
     with pytest.raises(CommandError):
         call_command("activate_model", "nope")
+    binary = tmp_path / "scan.csv"
+    binary.write_bytes(b"text,label,split\n\xff\xfe\x00\x89PNG,x,train\n")
+    with pytest.raises(CommandError, match="not UTF-8 text"):
+        call_command("train_classifier", "--csv", str(binary))
+    huge = tmp_path / "huge.csv"  # one field beyond the csv module's limit
+    huge.write_text("text,label,split\n\"" + "长" * 200_000 + "\",x,train\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="not a readable CSV"):
+        call_command("train_classifier", "--csv", str(huge))
+
+
+def test_evaluating_a_file_that_is_not_text_fails_with_one_line(active_classifier: Any, tmp_path: Path) -> None:
+    binary = tmp_path / "scan.csv"
+    binary.write_bytes(b"text,label\n\xff\xfe\x00\x89PNG,x\n")
+    with pytest.raises(CommandError, match="not UTF-8 text"):
+        call_command("evaluate_classifier", str(binary), "--text-column", "text", "--label-column", "label")
 
 
 def test_corrections_are_used_by_the_next_training(demo_org: None, active_classifier: Any, django_user_model: Any,

@@ -187,3 +187,9 @@ def test_the_command_exits_non_zero_when_broken(demo_org: None) -> None:
     broken = subprocess.run(command, cwd=BASE_DIR, env=child_env(), capture_output=True, text=True, timeout=120)
     assert broken.returncode == 1
     assert f"案件 {case.number} 第 1 条" in broken.stderr
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "x"])
+def test_a_chunk_size_below_one_is_refused(size: str) -> None:
+    with pytest.raises(CommandError):
+        call_command("verify_audit", "--chunk-size", size)

@@ -10,25 +10,19 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from triage.deadlines import deadlines_recalendar
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+from triage.management.arguments import plausible_day
 
 
 class Command(BaseCommand):
     help = "Move running deadlines whose period contains a day in FROM..TO to the current working-day calendar."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--from", dest="first", required=True, help="first changed day, YYYY-MM-DD")
-        parser.add_argument("--to", dest="last", help="last changed day (default: FROM)")
+        parser.add_argument("--from", dest="first", type=plausible_day, required=True, help="first changed day, YYYY-MM-DD")
+        parser.add_argument("--to", dest="last", type=plausible_day, help="last changed day (default: FROM)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        first = _day(options["first"])
-        last = _day(options["last"]) if options["last"] else first
+        first: date = options["first"]
+        last: date = options["last"] or first
         if last < first:
             raise CommandError("--to is before --from")
         if (last - first).days > 3660:

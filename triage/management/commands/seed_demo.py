@@ -11,6 +11,7 @@ from django.db import connection
 
 from triage.dashboard_figures import figures_rebuild
 from triage.demo_history import SeedError, iter_status_labels, seed_history
+from triage.management.arguments import non_negative_int, positive_int
 
 BULK_TABLES = ("intake_report", "triage_case", "triage_deadline", "triage_caseevent", "intake_feedback",
                "triage_casefigures", "triage_figuresday")
@@ -21,10 +22,10 @@ class Command(BaseCommand):
             "(PostgreSQL: COPY; SQLite: bulk_create). Needs `seed_org` first.")
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--cases", type=int, required=True)
-        parser.add_argument("--months", type=int, default=12, help="spread over the last N months (default 12)")
-        parser.add_argument("--seed", type=int, default=2026)
-        parser.add_argument("--batch-size", type=int, default=20000)
+        parser.add_argument("--cases", type=positive_int, required=True)
+        parser.add_argument("--months", type=positive_int, default=12, help="spread over the last N months (default 12)")
+        parser.add_argument("--seed", type=non_negative_int, default=2026)
+        parser.add_argument("--batch-size", type=positive_int, default=20000)
         parser.add_argument("--no-events", action="store_true", help="skip CaseEvent rows (faster; no audit chains)")
         parser.add_argument("--append", action="store_true", help="add to existing seeded data")
         parser.add_argument("--texts", type=Path, default=None, help="labelled CSV (text,label) to draw texts from")

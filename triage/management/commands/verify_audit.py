@@ -7,13 +7,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from triage.audit import audit_verify
+from triage.management.arguments import positive_int
 
 
 class Command(BaseCommand):
     help = "Check the CaseEvent hash chains (streams; one consistent snapshot). Exit 1 on the first problem."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--chunk-size", type=int, default=2000)
+        parser.add_argument("--chunk-size", type=positive_int, default=2000)
 
     def handle(self, *args: Any, **options: Any) -> None:
         summary = audit_verify(chunk_size=options["chunk_size"])
