@@ -162,10 +162,20 @@ def _status_page(request: HttpRequest, report: Report, *, status: int = 200, for
         "feedback": getattr(report, "feedback", None) if hasattr(report, "feedback") else None,
         "TO_REPORTER": MessageDirection.TO_REPORTER,
     }
+    # A form whose section the page no longer shows (rating a case that is not closed,
+    # writing on an archived one) has its errors shown at the top instead.
+    shown = {
+        "message_form": summary is None or summary.accepts_messages,
+        "feedback_form": summary is not None and summary.can_rate and context["feedback"] is None,
+        "review_form": summary is not None and summary.can_request_review,
+    }
+    context["hidden_errors"] = []
     for name, form in (forms or {}).items():
         form.data = form.data.copy()
         form.data["access"] = access
         context[name] = form
+        if not shown[name]:
+            context["hidden_errors"] += [str(m) for messages in form.errors.values() for m in messages]
     return render(request, "intake/status.html", context, status=status)
 
 

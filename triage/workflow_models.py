@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from intake.validators import check_year
+
 
 class Priority(models.TextChoices):
     EMERGENCY = "emergency", _("特急")
@@ -171,7 +173,9 @@ class CalendarOverride(models.Model):
     """A local holiday or working day, or a day of a year `chinesecalendar` does not cover.
     Consulted before the package."""
 
-    date = models.DateField(_("日期"), unique=True)
+    # Within the plausible years: a day at the ends of Python's range would make the
+    # deadline recalculation that follows every change fail after the row was saved.
+    date = models.DateField(_("日期"), unique=True, validators=[check_year])
     is_workday = models.BooleanField(_("工作日"))
     note = models.CharField(_("说明"), max_length=100, blank=True)
 

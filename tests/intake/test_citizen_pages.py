@@ -228,3 +228,18 @@ def test_an_unknown_page_is_answered_in_chinese_with_the_sites_own_page(client: 
     assert response.status_code == 404
     text = response.content.decode()
     assert "页面不存在" in text and "返回首页" in text and "清风" in text
+
+
+def test_an_action_the_page_no_longer_offers_says_why_it_was_refused(client: Client, demo_org: None) -> None:
+    result = submit()
+    access = _access(_lookup(client, result.receipt or ""))
+    response = client.post("/status/feedback/", {"access": access, "rating": "satisfied"})
+    assert response.status_code == 400 and "办结后才能评价" in response.content.decode()
+    response = client.post("/status/review/", {"access": access, "reason": "问题依旧存在，申请复查。"})
+    assert response.status_code == 400 and "当前不能申请复查" in response.content.decode()
+    assert not Feedback.objects.exists() and not ReviewRequest.objects.exists()
+
+
+def test_a_form_with_errors_asks_for_the_files_again(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form(body="短"))
+    assert response.status_code == 400 and "如有附件，请重新选择后再提交" in response.content.decode()

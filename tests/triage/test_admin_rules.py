@@ -32,3 +32,16 @@ def test_a_matter_rule_names_a_matter_type_code_and_a_violation_rule_a_name(demo
     assert not _form(kind=RuleKind.VIOLATION, term="吃空饷", label="").is_valid()
     assert _form(kind=RuleKind.VIOLATION, term="吃空饷", label="廉洁纪律").is_valid()
     assert _form(kind=RuleKind.URGENCY, term="煤气").is_valid()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_calendar_override_outside_the_plausible_years_is_refused(day: str) -> None:
+    from django.forms import modelform_factory
+
+    from triage.models import CalendarOverride
+
+    form = modelform_factory(CalendarOverride, fields=["date", "is_workday", "note"])(
+        data={"date": day, "is_workday": "on", "note": "x"}
+    )
+    assert not form.is_valid() and "日期应在 2000 年至 2099 年之间" in str(form.errors["date"])
+    assert not CalendarOverride.objects.exists()
