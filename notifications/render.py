@@ -68,8 +68,9 @@ def _digest(n: Notification) -> Rendered:
     return Rendered(subject=_("【清风】%(t)s") % {"t": title}, body="\n".join(lines))
 
 
-def render(n: Notification) -> Rendered:
-    """Subject and plain-text body of a staff notice (e-mail, in-app)."""
+def render(n: Notification, *, link: bool = True) -> Rendered:
+    """Subject and plain-text body of a staff notice (e-mail, in-app). Without `link` the body
+    leaves out the case's address (the in-app centre links the case itself)."""
     if n.kind in (Kind.DIGEST_DAILY, Kind.DIGEST_WEEKLY):
         return _digest(n)
     if n.kind == Kind.CITIZEN_NEWS:
@@ -87,7 +88,8 @@ def render(n: Notification) -> Rendered:
         if n.due_at is not None:
             label = str(DeadlineKind(n.deadline_kind).label) if n.deadline_kind in DeadlineKind.values else ""
             lines.append(_("期限：%(k)s %(t)s") % {"k": label, "t": timezone.localtime(n.due_at).strftime("%Y-%m-%d %H:%M")})
-        lines.append(_("查看：%(u)s") % {"u": case_url(case.pk)})
+        if link:
+            lines.append(_("查看：%(u)s") % {"u": case_url(case.pk)})
     return Rendered(subject=subject, body="\n".join(lines))
 
 

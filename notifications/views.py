@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -21,7 +22,11 @@ from notifications.services import inbox, notifications_mark_read
 @login_required
 def center(request: HttpRequest) -> HttpResponse:
     page = Paginator(inbox(request.user), 30).get_page(request.GET.get("page"))  # type: ignore[arg-type]
-    items = [(n, notice.render(n)) for n in page.object_list]
+    # In the centre the case is a link on this site, not the e-mail's absolute address.
+    items = [
+        (n, notice.render(n, link=False), settings.NOTIFY_CASE_PATH.format(case_id=n.case_id) if n.case_id else "")
+        for n in page.object_list
+    ]
     return render(request, "notifications/center.html", {"page": page, "items": items})
 
 

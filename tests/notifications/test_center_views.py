@@ -27,6 +27,9 @@ def test_it_lists_my_notices_and_shows_the_unread_count(client: Any, office: Off
     page = client.get("/staff/notifications/").content.decode()
     assert case.number in page and "新案件交办" in page
     assert '<span class="badge" title="未读">1</span>' in page
+    # The case is a link on this site; the e-mail's absolute address and <pre> text are not shown.
+    assert f'<a href="/staff/cases/{case.pk}/">查看案件</a>' in page
+    assert "http://" not in page and "<pre>" not in page
 
 
 def test_it_does_not_show_other_peoples_notices(client: Any, office: Office) -> None:
