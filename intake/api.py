@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
@@ -33,7 +32,7 @@ from intake.services import (
     report_submit,
     reporter_message_post,
 )
-from intake.validators import check_year, format_receipt
+from intake.validators import check_year, format_receipt, year_range_error
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -75,18 +74,13 @@ class ReportSubmitSerializer(serializers.Serializer):
 
 
 class MomentField(serializers.DateTimeField):
-    """A date and time within the years anyone can mean, checked before DRF applies the time
-    zone (which fails on a datetime at the edge of Python's range)."""
+    """A date and time within the years anyone can mean."""
 
     def to_internal_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:  # well formed but no such day or time: DRF says so below
-                parsed = None
-            if parsed is not None:
-                _check_year(parsed)
-        moment = super().to_internal_value(value)
+        try:
+            moment = super().to_internal_value(value)
+        except OverflowError as exc:  # DRF's time-zone step on a naive time at the start of Python's range
+            raise serializers.ValidationError(year_range_error().messages) from exc
         _check_year(moment)
         return moment
 

@@ -101,11 +101,11 @@ class LetterForm(ReportContentForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
-        received, postmarked = data.get("received_on"), data.get("postmarked_on")
+        # Only here: the view turns the day into a time no later than now, so the service,
+        # which compares the postmark with it, never sees a day received in the future.
+        received = data.get("received_on")
         if received and received > timezone.localdate():
             self.add_error("received_on", _("收信日期不能晚于今天。"))
-        elif received and postmarked and postmarked > received:
-            self.add_error("postmarked_on", _("邮戳日期不能晚于收信日期。"))
         return data
 
 

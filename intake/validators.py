@@ -76,14 +76,17 @@ EARLIEST_YEAR = 2000
 LATEST_YEAR = 2099
 
 
+def year_range_error() -> ValidationError:
+    return ValidationError(
+        _("日期应在 %(first)s 年至 %(last)s 年之间。"), code="year_range",
+        params={"first": EARLIEST_YEAR, "last": LATEST_YEAR},
+    )
+
+
 def check_year(value: date) -> None:
     """A date or datetime outside EARLIEST_YEAR..LATEST_YEAR is refused with one message."""
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValidationError(
-            _("日期应在 %(first)s 年至 %(last)s 年之间。"),
-            code="year_range",
-            params={"first": EARLIEST_YEAR, "last": LATEST_YEAR},
-        )
+        raise year_range_error()
 
 
 def parse_id(value: object) -> int | None:

@@ -162,9 +162,10 @@ def _status_page(request: HttpRequest, report: Report, *, status: int = 200, for
         "feedback": getattr(report, "feedback", None) if hasattr(report, "feedback") else None,
         "TO_REPORTER": MessageDirection.TO_REPORTER,
     }
-    # A form whose section the page no longer shows (rating a case that is not closed,
-    # writing on an archived one) has its errors shown at the top instead.
-    shown = {
+    # Which forms the page offers (the template reads the same flags). A form it no longer
+    # offers (rating a case that is not closed, writing on an archived one) has its errors
+    # shown at the top instead.
+    shown = context["shown"] = {
         "message_form": summary is None or summary.accepts_messages,
         "feedback_form": summary is not None and summary.can_rate and context["feedback"] is None,
         "review_form": summary is not None and summary.can_request_review,

@@ -23,8 +23,13 @@ class Rendered:
     body: str
 
 
+def case_path(case_id: int) -> str:
+    """The case's page on this site (the in-app centre links it)."""
+    return settings.NOTIFY_CASE_PATH.format(case_id=case_id)
+
+
 def case_url(case_id: int) -> str:
-    return settings.SITE_URL.rstrip("/") + settings.NOTIFY_CASE_PATH.format(case_id=case_id)
+    return settings.SITE_URL.rstrip("/") + case_path(case_id)
 
 
 def _case_type(case: Case) -> str:

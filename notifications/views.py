@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -24,7 +23,7 @@ def center(request: HttpRequest) -> HttpResponse:
     page = Paginator(inbox(request.user), 30).get_page(request.GET.get("page"))  # type: ignore[arg-type]
     # In the centre the case is a link on this site, not the e-mail's absolute address.
     items = [
-        (n, notice.render(n, link=False), settings.NOTIFY_CASE_PATH.format(case_id=n.case_id) if n.case_id else "")
+        (n, notice.render(n, link=False), notice.case_path(n.case_id) if n.case_id else "")
         for n in page.object_list
     ]
     return render(request, "notifications/center.html", {"page": page, "items": items})

@@ -24,7 +24,6 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from intake.models import AccessKind, AccessRecord
-from intake.validators import parse_id
 from triage.audit import AuditSummary, audit_run_request, audit_verify
 from triage.models import AuditRun, Case
 
@@ -49,7 +48,7 @@ def audit_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def _case_id(number: str) -> int | None:
     """The case id in a case number (QF + year + 8-digit sequence), or None."""
     number = number.strip().upper()
-    case_id = parse_id(number[6:]) if number.startswith("QF") and parse_id(number[2:6]) is not None else None
+    case_id = Case.id_in_number(number)
     if case_id is None:
         return None
     case = Case.objects.filter(pk=case_id).only("pk", "created_at").first()

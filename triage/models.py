@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, MatterType, Report
+from intake.validators import parse_id
 from triage.dashboard_models import (
     Alert,
     AlertKind,
@@ -252,6 +253,15 @@ class Case(models.Model):
         """Case number read to citizens and staff: QF + year + sequence."""
         year = timezone.localtime(self.created_at).year
         return f"QF{year}{self.pk:08d}"
+
+    @staticmethod
+    def id_in_number(number: str) -> int | None:
+        """The id a typed case number names (its sequence), or None when it is not shaped
+        like one. Whether the year matches is the caller's check, against `number`."""
+        number = number.strip().upper()
+        if not number.startswith("QF") or parse_id(number[2:6]) is None:
+            return None
+        return parse_id(number[6:])
 
 
 class ClassifierModel(models.Model):

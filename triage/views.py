@@ -214,7 +214,7 @@ def case_action(request: HttpRequest, case_id: int) -> HttpResponse:
 
 def _case_by_number(request: HttpRequest, number: str) -> Case:
     number = number.strip().upper()
-    case_id = parse_id(number[6:]) if number.startswith("QF") else None
+    case_id = Case.id_in_number(number)
     if case_id is None:
         raise TriageError(_("案件编号格式不正确。"))
     target = cases_visible_to(request.user).filter(pk=case_id).first()  # type: ignore[arg-type]
