@@ -20,11 +20,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing with a 400 a body nested deeper than Python's decoder
-    recurses (DRF turns only ValueError into a parse error)."""
+    """DRF's JSON parser, with two refusals as a 400 instead of a 500 or garbled text:
+    - a body nested deeper than Python's decoder recurses (DRF turns only ValueError into
+      a parse error);
+    - a body that is not UTF-8. JSON between systems is UTF-8 (RFC 8259 §8.1), so a
+      declared charset is ignored: a `charset=latin-1` label on Chinese text would
+      otherwise be decoded into mojibake and stored as the report."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
+        context = {**(parser_context or {}), "encoding": "utf-8"}
         try:
-            return super().parse(stream, media_type, parser_context)
+            return super().parse(stream, media_type, context)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply") from exc

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config.celery import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY, app
 
@@ -41,7 +41,7 @@ def _fresh(key: str, max_age: float) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     max_age = settings.WORKER_HEARTBEAT_SECONDS * 3
     checks = {

@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "intake.context_processors.staff",
                 "triage.context_processors.console",
                 "notifications.context_processors.unread_notifications",
             ],

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -43,9 +44,21 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
+class TextField(serializers.CharField):
+    """A JSON string. A number or boolean is refused rather than turned into text: a
+    16-digit receipt or a phone number sent as a number has already lost digits."""
+
+    default_error_messages = {"not_text": _lazy("须为文本（JSON 字符串），不能是数字或布尔值。")}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_text")
+        return str(super().to_internal_value(data))
+
+
 class AttachmentSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    content_base64 = serializers.CharField()
+    name = TextField(max_length=255, required=False, allow_blank=True, default="")
+    content_base64 = TextField()
 
     def validate_content_base64(self, value: str) -> bytes:
         try:
@@ -55,20 +68,20 @@ class AttachmentSerializer(serializers.Serializer):
 
 
 class IdentitySerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-    mobile = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    id_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    name = TextField(max_length=50, required=False, allow_blank=True, default="")
+    mobile = TextField(max_length=20, required=False, allow_blank=True, default="")
+    id_number = TextField(max_length=20, required=False, allow_blank=True, default="")
     sms_opt_in = serializers.BooleanField(required=False, default=False)
 
 
 class ReportSubmitSerializer(serializers.Serializer):
     matter_type = serializers.ChoiceField(choices=MatterType.choices, required=False, allow_blank=True, default="")
-    area_code = serializers.CharField(max_length=12, required=False, allow_blank=True, default="")
-    place_detail = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    title = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    body = serializers.CharField(max_length=20000, trim_whitespace=True)
-    occurred = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    accused = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    area_code = TextField(max_length=12, required=False, allow_blank=True, default="")
+    place_detail = TextField(max_length=500, required=False, allow_blank=True, default="")
+    title = TextField(max_length=500, required=False, allow_blank=True, default="")
+    body = TextField(max_length=20000, trim_whitespace=True)
+    occurred = TextField(max_length=500, required=False, allow_blank=True, default="")
+    accused = TextField(max_length=500, required=False, allow_blank=True, default="")
     identity = IdentitySerializer(required=False, allow_null=True, default=None)
     attachments = AttachmentSerializer(many=True, required=False, default=list)
 
@@ -107,19 +120,19 @@ class StaffReportSerializer(ReportSubmitSerializer):
     postmarked_on = DayField(required=False, allow_null=True, default=None)
     visitor_count = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     representatives = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, default=list, max_length=20
+        child=TextField(max_length=50), required=False, default=list, max_length=20
     )
-    caller_number = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    caller_number = TextField(max_length=20, required=False, allow_blank=True, default="")
     call_started_at = MomentField(required=False, allow_null=True, default=None)
     call_duration_seconds = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
 
 
 class ReceiptSerializer(serializers.Serializer):
-    receipt = serializers.CharField(max_length=40)
+    receipt = TextField(max_length=40)
 
 
 class ReceiptMessageSerializer(ReceiptSerializer):
-    body = serializers.CharField(max_length=5000)
+    body = TextField(max_length=5000)
     attachments = AttachmentSerializer(many=True, required=False, default=list)
 
 

@@ -107,7 +107,7 @@ def _token_failed(request: HttpRequest, form: TokenForm) -> HttpResponse | None:
     return None
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """The second step of every sign-in of a user who needs a code."""
@@ -142,7 +142,7 @@ def _qr_data_uri(url: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def otp_setup(request: HttpRequest) -> HttpResponse:
     """First sign-in of a user who needs a code: add the authenticator, confirm one code."""

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from intake import handoff
 from intake.forms import CallForm, LetterForm, VisitForm, uploads_from
@@ -26,7 +26,7 @@ _FORMS: dict[str, tuple[type[Any], str]] = {
 }
 
 
-@require_GET
+@require_safe
 @login_required
 def staff_home(request: HttpRequest) -> HttpResponse:
     return render(request, "intake/staff/home.html")
@@ -70,7 +70,7 @@ def _input_for(channel: str, form: Any) -> ReportInput:
 
 def _log(request: HttpRequest, channel: str) -> HttpResponse:
     form_class, title = _FORMS[channel]
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render(request, "intake/staff/report_form.html", {"form": form_class(), "title": _(title), "channel": channel})
     form = form_class(request.POST, request.FILES)
     if form.is_valid():
@@ -98,21 +98,21 @@ def _log(request: HttpRequest, channel: str) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @permission_required("intake.log_letter", raise_exception=True)
 def log_letter(request: HttpRequest) -> HttpResponse:
     return _log(request, Channel.LETTER)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @permission_required("intake.log_visit", raise_exception=True)
 def log_visit(request: HttpRequest) -> HttpResponse:
     return _log(request, Channel.VISIT)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @permission_required("intake.log_call", raise_exception=True)
 def log_call(request: HttpRequest) -> HttpResponse:

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from intake import abuse, handoff
 from intake.forms import (
@@ -60,15 +60,15 @@ def _apply_errors(form: Any, errors: dict[str, list[str]]) -> None:
             form.add_error(target, message)
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "intake/home.html")
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def submit(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         form = CitizenReportForm(initial={"form_token": abuse.issue_form_token("submit")})
         return render(request, "intake/submit.html", {"form": form})
     form = CitizenReportForm(request.POST, request.FILES)
@@ -142,8 +142,8 @@ def _report_from_access(token: str) -> Report | None:
         return None
 
 
-def _lookup_form() -> ReceiptLookupForm:
-    return ReceiptLookupForm(initial={"form_token": abuse.issue_form_token("lookup")})
+def _lookup_form(*, receipt: str = "") -> ReceiptLookupForm:
+    return ReceiptLookupForm(initial={"form_token": abuse.issue_form_token("lookup"), "receipt": receipt})
 
 
 def _status_page(request: HttpRequest, report: Report, *, status: int = 200, forms: dict[str, Any] | None = None,
@@ -181,9 +181,9 @@ def _status_page(request: HttpRequest, report: Report, *, status: int = 200, for
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def status_lookup(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return render(request, "intake/lookup.html", {"form": _lookup_form()})
     form = ReceiptLookupForm(request.POST)
     error = ""
@@ -205,8 +205,10 @@ def status_lookup(request: HttpRequest) -> HttpResponse:
             status = 404
     else:
         error = _("请输入16位查询码。")
-    fresh = _lookup_form()
-    return render(request, "intake/lookup.html", {"form": fresh, "error": error}, status=status)
+    # The code typed stays in the field (a typo is fixed, a refused-too-soon lookup is sent
+    # again with one click); the page is never cached (Cache-Control: no-store).
+    return render(request, "intake/lookup.html",
+                  {"form": _lookup_form(receipt=request.POST.get("receipt", "")[:40]), "error": error}, status=status)
 
 
 def _expired(request: HttpRequest) -> HttpResponse:

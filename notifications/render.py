@@ -33,7 +33,7 @@ def case_url(case_id: int) -> str:
 
 
 def _case_type(case: Case) -> str:
-    parts = [case.category.name if case.category_id and case.category else "", case.get_matter_type_display()]
+    parts = [str(case.category) if case.category_id and case.category else "", case.get_matter_type_display()]
     return " / ".join(p for p in parts if p) or _("未分类")
 
 

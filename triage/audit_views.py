@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from intake.models import AccessKind, AccessRecord
 from triage.audit import AuditSummary, audit_run_request, audit_verify
@@ -102,16 +102,14 @@ def _with_cases(records: list[AccessRecord]) -> list[tuple[AccessRecord, list[Ca
 def _render(request: HttpRequest, verify_form: VerifyForm, summary: AuditSummary | None, status: int = 200) -> HttpResponse:
     form = AccessFilterForm(request.GET or None)
     page = Paginator(_records(form), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(request, "triage/audit/index.html", {
-        "form": form, "page": page, "rows": _with_cases(list(page.object_list)), "filter_query": query.urlencode(),
+        "form": form, "page": page, "rows": _with_cases(list(page.object_list)),
         "verify_form": verify_form, "summary": summary,
         "runs": list(AuditRun.objects.select_related("requested_by")[:RUNS_SHOWN]),
     }, status=status)
 
 
-@require_GET
+@require_safe
 @audit_required
 def audit_page(request: HttpRequest) -> HttpResponse:
     return _render(request, VerifyForm(), None)

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from intake.forms import DayField
 from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
@@ -134,7 +134,7 @@ def _rows(cases: list[Case], now: datetime) -> list[QueueRow]:
     return rows
 
 
-@require_GET
+@require_safe
 @console_required
 def queue(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -156,12 +156,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     paginator = CappedPaginator(cases, PAGE_SIZE, known_count=counts.get(status, 0))
     page = paginator.get_page(request.GET.get("page"))
     tabs = [(OPEN, _("待办")), *((s.value, s.label) for s in CaseStatus if s != CaseStatus.RECEIVED), (ALL, _("全部"))]
-    query = request.GET.copy()
-    query.pop("page", None)
-    query.pop("status", None)
     return render(request, "triage/console/queue.html", {
         "form": form, "page": page, "rows": _rows(list(page.object_list), now), "status": status,
-        "tabs": [(key, label, counts.get(key, 0)) for key, label in tabs], "filter_query": query.urlencode(),
+        "tabs": [(key, label, counts.get(key, 0)) for key, label in tabs],
         "capped": paginator.capped, "cap": paginator.cap,
         "drill": bool(filters.flag or filters.place or filters.term),
     })
@@ -342,7 +339,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
     }, status=status)
 
 
-@require_GET
+@require_safe
 @console_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return _case_page(request, _case_or_404(request, case_id))

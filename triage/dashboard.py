@@ -49,6 +49,10 @@ KIND_LABELS = {"acceptance_notice": _("受理告知"), "handle": _("办结"), "t
 MEASURES = (("acknowledge", _("受理告知用时")), ("first_reply", _("首次答复用时")), ("close", _("办结用时")))
 TREND_WEEKS = 12
 TOPIC_MIN_REPORTS = 5  # DESIGN.md: only terms that occur in at least 5 reports are shown
+# The league key of cases with no department yet (awaiting triage, or returned to it): a row
+# of their own, never the selected department's own (本级) row.
+UNROUTED = None
+UNROUTED_LABEL = _("尚未分流（未确定承办部门）")
 
 
 @dataclass(frozen=True)
@@ -363,15 +367,20 @@ def league_units(*, user: User, filters: DashboardFilters) -> tuple[Department |
     return node, list(Department.objects.filter(parent=node).order_by("path"))
 
 
-def _unit_case(units: list[Department], node: Department | None) -> When_:
-    whens = [When(department__path__startswith=u.path, then=Value(u.pk)) for u in units]
-    default = Value(node.pk) if node is not None else Value(None)
+def _unit_case(units: list[Department], node: Department | None, prefix: str = "") -> When_:
+    """A case's league unit (`prefix`: the way from the rows queried to their case): the
+    child of `node` whose sub-tree holds its department, else `node`; UNROUTED (None) for a
+    case with no department yet, which is nobody's backlog but the triage queue's."""
+    whens = [When(**{f"{prefix}department__isnull": True}, then=Value(UNROUTED))]
+    whens += [When(**{f"{prefix}department__path__startswith": u.path}, then=Value(u.pk)) for u in units]
+    default = Value(node.pk) if node is not None else Value(UNROUTED)
     return When_(*whens, default=default, output_field=IntegerField())
 
 
 def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> list[dict[str, Any]]:
-    """Per unit: received, closed, on-time rate (all rated kinds together, in clocks),
-    backlog, overdue now, satisfaction. Four grouped queries whatever the number of units."""
+    """Per unit (and for the cases not yet routed): received, closed, on-time rate (all
+    rated kinds together, in clocks), backlog, overdue now, satisfaction. Four grouped
+    queries whatever the number of units."""
     node, units = league_units(user=user, filters=filters)
     unit = _unit_case(units, node)
     period = dashboard_cases(user=user, filters=filters).annotate(unit=unit)
@@ -379,9 +388,7 @@ def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> lis
         received=Count("pk"), closed=Count("pk", filter=Q(closed_at__isnull=False))).order_by())
     clocks = _keyed("grp", Deadline.objects.filter(
         case__in=dashboard_cases(user=user, filters=filters).values("pk"), kind__in=RATED_KINDS,
-        cancelled_at__isnull=True).annotate(
-        grp=When_(*[When(case__department__path__startswith=u.path, then=Value(u.pk)) for u in units],
-                         default=Value(node.pk) if node else Value(None), output_field=IntegerField()))
+        cancelled_at__isnull=True).annotate(grp=_unit_case(units, node, "case__"))
         .values("grp").annotate(late=Count("pk", filter=_late_deadline_q(now)),
                                        ok=Count("pk", filter=Q(met_at__isnull=False, met_at__lte=F("due_at"))))
         .order_by())
@@ -399,28 +406,40 @@ def league_table(*, user: User, filters: DashboardFilters, now: datetime) -> lis
 def _league_rows(node: Department | None, units: list[Department], got: tuple[dict[Any, dict[str, Any]], ...],
                  filters: DashboardFilters) -> list[dict[str, Any]]:
     """The league table from per-unit counts, clocks (ok, late), backlog (open, overdue) and
-    ratings (n, good)."""
-    counts, clocks, backlog_rows, rated = got
+    ratings (n, good): the node's own row (if it counts anything), one row per unit, and
+    last the cases not yet routed (if any), so the columns add up to the figures above."""
+    keys: list[tuple[Department | None, str]] = [(node, "own")] if node is not None else []
+    keys += [(u, "unit") for u in units] + [(None, "unrouted")]
     rows = []
-    for u in ([node] if node is not None else []) + units:
-        own = node is not None and u.pk == node.pk
-        sub = DashboardFilters(start=filters.start, end=filters.end, department=u, channel=filters.channel,
-                               category=filters.category, matter_type=filters.matter_type)
-        c, k, b, r = (counts.get(u.pk, {}), clocks.get(u.pk, {}), backlog_rows.get(u.pk, {}), rated.get(u.pk, {}))
-        if own and not any((c, k, b, r)):
+    for department, role in keys:
+        key = department.pk if department is not None else UNROUTED
+        row = tuple(part.get(key, {}) for part in got)
+        if role != "unit" and not any(row):
             continue
-        rows.append({
-            "department": u, "own": own,
-            "received": Figure(int(c.get("received", 0)), sub.console() if not own else ""),
-            "closed": Figure(int(c.get("closed", 0)), sub.console(flag="closed") if not own else ""),
-            "on_time_rate": rate(int(k.get("ok", 0)), int(k.get("ok", 0)) + int(k.get("late", 0))),
-            "backlog": Figure(int(b.get("open", 0)), _open(sub.console(period=False)) if not own else ""),
-            "overdue": Figure(int(b.get("overdue", 0)),
-                              _open(sub.console(period=False, deadline_state="overdue")) if not own else ""),
-            "satisfaction": rate(int(r.get("good", 0)), int(r.get("n", 0))),
-            "drill": filters.query(department=u.pk) if not own else "",
-        })
+        rows.append(_league_row(department, role, row, filters))
     return rows
+
+
+def _league_row(department: Department | None, role: str, got: tuple[dict[str, Any], ...],
+                filters: DashboardFilters) -> dict[str, Any]:
+    """One row of the league table. Only a unit's numbers drill down: the console's
+    department filter takes the whole sub-tree (the node's own row would list every row's
+    cases), and it has no filter for cases without a department."""
+    c, k, b, r = got
+    unit = role == "unit"
+    sub = DashboardFilters(start=filters.start, end=filters.end, department=department, channel=filters.channel,
+                           category=filters.category, matter_type=filters.matter_type)
+    return {
+        "department": department, "own": role == "own", "unrouted": role == "unrouted",
+        "received": Figure(int(c.get("received", 0)), sub.console() if unit else ""),
+        "closed": Figure(int(c.get("closed", 0)), sub.console(flag="closed") if unit else ""),
+        "on_time_rate": rate(int(k.get("ok", 0)), int(k.get("ok", 0)) + int(k.get("late", 0))),
+        "backlog": Figure(int(b.get("open", 0)), _open(sub.console(period=False)) if unit else ""),
+        "overdue": Figure(int(b.get("overdue", 0)),
+                          _open(sub.console(period=False, deadline_state="overdue")) if unit else ""),
+        "satisfaction": rate(int(r.get("good", 0)), int(r.get("n", 0))),
+        "drill": filters.query(department=department.pk) if unit and department is not None else "",
+    }
 
 
 # --- trend ------------------------------------------------------------------------------------
@@ -475,7 +494,9 @@ def _trend_rows(first: date, got: tuple[dict[date, Any], ...], filters: Dashboar
 
 @dataclass
 class Chart:
-    """An inline SVG line chart: polylines in a fixed viewBox, no script, no remote asset."""
+    """An inline SVG line chart: polylines in a fixed viewBox, no script, no remote asset.
+    Counts on the left axis; satisfaction (%) on a right axis, drawn only when there is a
+    rating to plot (`y2_ticks` empty otherwise)."""
 
     width: int = 720
     height: int = 220
@@ -483,6 +504,32 @@ class Chart:
     series: list[dict[str, Any]] = field(default_factory=list)
     x_labels: list[tuple[float, str]] = field(default_factory=list)
     y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    y2_ticks: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def right(self) -> int:
+        return self.width - self.pad
+
+    @property
+    def bottom(self) -> int:
+        return self.height - self.pad
+
+
+def _segments(points: list[tuple[float, float] | None]) -> list[str]:
+    """SVG polyline point lists of the runs of consecutive points (None: a week without a
+    value, where the line breaks rather than bridging the gap)."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for p in points:
+        if p is None:
+            runs.append([])
+        else:
+            runs[-1].append(p)
+    return [" ".join(f"{a},{b}" for a, b in run) for run in runs if run]
+
+
+def _series(label: Any, colour: str, points: list[tuple[float, float] | None], *, dashed: bool = False) -> dict[str, Any]:
+    return {"label": label, "colour": colour, "dashed": dashed, "lines": _segments(points),
+            "dots": [p for p in points if p is not None], "empty": all(p is None for p in points)}
 
 
 def trend_chart(weeks: list[dict[str, Any]]) -> Chart:
@@ -499,14 +546,16 @@ def trend_chart(weeks: list[dict[str, Any]]) -> Chart:
         return round(chart.height - chart.pad - inner_h * v / scale, 1)
 
     for key, label, colour in (("received", _("收到"), "#1d4ed8"), ("closed", _("办结"), "#15803d")):
-        pts = [(x(i), y(w[key].value if key == "received" else w[key], top)) for i, w in enumerate(weeks)]
-        chart.series.append({"label": label, "colour": colour, "points": " ".join(f"{a},{b}" for a, b in pts),
-                             "dots": pts})
-    sat = [(x(i), y(w["satisfaction"], 100)) for i, w in enumerate(weeks) if w["satisfaction"] is not None]
-    chart.series.append({"label": _("满意率（右轴，%）"), "colour": "#b45309", "dashed": True,
-                         "points": " ".join(f"{a},{b}" for a, b in sat), "dots": sat})
+        pts: list[tuple[float, float] | None] = [
+            (x(i), y(w[key].value if key == "received" else w[key], top)) for i, w in enumerate(weeks)]
+        chart.series.append(_series(label, colour, pts))
+    sat = [(x(i), y(w["satisfaction"], 100)) if w["satisfaction"] is not None else None for i, w in enumerate(weeks)]
+    rated = any(p is not None for p in sat)
+    chart.series.append(_series(_("满意率（右轴，%）") if rated else _("满意率（所示各周均无评价）"), "#b45309", sat,
+                                dashed=True))
     chart.x_labels = [(x(i), w["week"].strftime("%m-%d")) for i, w in enumerate(weeks)]
-    chart.y_ticks = [(y(top * f, top), str(round(top * f))) for f in (0, 0.5, 1)]
+    chart.y_ticks = [(y(v, top), str(v)) for v in sorted({0, top // 2, top})]  # each label where its value is
+    chart.y2_ticks = [(y(v, 100), f"{v}%") for v in (0, 50, 100)] if rated else []
     return chart
 
 
@@ -657,9 +706,10 @@ def _running_aggregates(now: datetime) -> dict[str, Any]:
 
 
 def _unit_of(units: list[Department], node: Department | None) -> dict[int | None, int | None]:
-    """Department id → the league unit (a child of `node` whose sub-tree holds it, else node)."""
-    default = node.pk if node is not None else None
-    out: dict[int | None, int | None] = {None: default}
+    """Department id → the league unit (a child of `node` whose sub-tree holds it, else
+    node); no department (None) → UNROUTED, as `_unit_case` groups the live queries."""
+    default = node.pk if node is not None else UNROUTED
+    out: dict[int | None, int | None] = {None: UNROUTED}
     for pk, path in Department.objects.values_list("pk", "path"):
         out[pk] = next((u.pk for u in units if path.startswith(u.path)), default)
     return out

@@ -22,7 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from intake.forms import DayField
 from intake.models import Channel, MatterType
@@ -94,7 +94,7 @@ def _filters(request: HttpRequest, user: User) -> tuple[DashboardForm, D.Dashboa
                                     category=data.get("category"), matter_type=data.get("matter_type", ""))
 
 
-@require_GET
+@require_safe
 @dashboard_required
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
@@ -163,9 +163,15 @@ def table_satisfaction(d: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         [str(r["label"]), r["count"].value, _pct(r["share"])] for r in d["satisfaction"]["rows"]]
 
 
+def _league_name(row: dict[str, Any]) -> str:
+    if row["unrouted"]:
+        return str(D.UNROUTED_LABEL)
+    return str(row["department"]) + (_("（本级）") if row["own"] else "")
+
+
 def table_league(d: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     return [_("部门"), _("收到"), _("办结"), _("按期率"), _("积压"), _("超期"), _("满意率")], [
-        [str(r["department"]) + (_("（本级）") if r["own"] else ""), r["received"].value, r["closed"].value,
+        [_league_name(r), r["received"].value, r["closed"].value,
          _pct(r["on_time_rate"]), r["backlog"].value, r["overdue"].value, _pct(r["satisfaction"])]
         for r in d["league"]]
 
@@ -205,7 +211,7 @@ def _csv(headers: list[str], rows: list[list[Any]]) -> bytes:
     writer.writerow(headers)
     for row in rows:
         # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
-        writer.writerow([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        writer.writerow([f"'{v}" if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v for v in row])
     return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Chinese correctly
 
 
@@ -226,7 +232,7 @@ def _xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-@require_GET
+@require_safe
 @dashboard_required
 def dashboard_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     """One table (or `all`, as one workbook) of the dashboard under the same filters."""
@@ -259,7 +265,7 @@ def _month_param(value: str | None) -> date:
     return first
 
 
-@require_GET
+@require_safe
 @dashboard_required
 def monthly_report(request: HttpRequest) -> HttpResponse:
     """The month's figures as one printable page (print CSS; the browser prints to PDF)."""
@@ -278,7 +284,7 @@ def monthly_report(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 @dashboard_required
 def alerts_page(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
@@ -308,7 +314,7 @@ class PublishForm(forms.Form):
                               help_text=_lazy("为公开而写：不得包含反映人姓名、电话、身份证号等可识别身份的信息。"))
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def case_publish_page(request: HttpRequest, case_id: int) -> HttpResponse:
     """A head writes and publishes a summary of a closed case of their sub-tree."""
@@ -346,7 +352,7 @@ def publication_withdraw(request: HttpRequest, publication_id: int) -> HttpRespo
 # --- the public page --------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def public_page(request: HttpRequest) -> HttpResponse:
     """Anyone, no login, no JavaScript, no cookies: per department and month, counts and
     rates, and the published summaries. Nothing here reads report content."""
@@ -362,7 +368,7 @@ def public_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 def public_case(request: HttpRequest, publication_id: int) -> HttpResponse:
     publication = get_object_or_404(PublishedCase.objects.select_related("department"), pk=publication_id,
                                     published_at__isnull=False)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-# Category -> functional department code suffix (see triage/demo.py).
+from django.utils.translation import gettext_noop
+
+# Category -> functional department code suffix (see triage/demo.py). The names are
+# marked for translation: Category shows a translated name where one exists.
 CATEGORIES: list[tuple[str, str]] = [
-    ("城乡建设", "zj"),
-    ("劳动和社会保障", "rs"),
-    ("教育文体", "jy"),
-    ("商贸旅游", "sw"),
-    ("环境保护", "sthj"),
-    ("卫生计生", "wj"),
-    ("交通运输", "jt"),
+    (gettext_noop("城乡建设"), "zj"),
+    (gettext_noop("劳动和社会保障"), "rs"),
+    (gettext_noop("教育文体"), "jy"),
+    (gettext_noop("商贸旅游"), "sw"),
+    (gettext_noop("环境保护"), "sthj"),
+    (gettext_noop("卫生计生"), "wj"),
+    (gettext_noop("交通运输"), "jt"),
 ]
 
 # Type of matter: (label, term, weight). The reporter's own choice outweighs these.

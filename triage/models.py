@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import Area, MatterType, Report
@@ -150,7 +151,8 @@ class Category(models.Model):
         verbose_name_plural = _("类别")
 
     def __str__(self) -> str:
-        return self.name
+        # The default names have translations (triage/defaults.py); names added later show as entered.
+        return gettext(self.name)
 
 
 QUEUE_REASONS = {

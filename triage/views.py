@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from intake.models import AccessKind, Channel, MatterType
 from intake.selectors import report_content
@@ -44,7 +44,7 @@ class QueueFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         category = self.fields["category"]
         assert isinstance(category, forms.ChoiceField)
-        category.choices = [("", _("全部")), *((c.name, c.name) for c in Category.objects.all())]
+        category.choices = [("", _("全部")), *((c.name, str(c)) for c in Category.objects.all())]
 
 
 class CorrectForm(forms.Form):
@@ -82,7 +82,7 @@ def _case_or_404(request: HttpRequest, case_id: int) -> Case:
     return case
 
 
-@require_GET
+@require_safe
 @login_required
 @permission_required("triage.triage_case", raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:
@@ -117,7 +117,7 @@ def bulk_accept(request: HttpRequest) -> HttpResponse:
     return redirect("triage-queue")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 @permission_required("triage.triage_case", raise_exception=True)
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:

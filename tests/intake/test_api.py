@@ -137,6 +137,38 @@ def test_json_nested_deeper_than_the_decoder_recurses_is_a_400(api: APIClient, d
     assert not Report.objects.exists()
 
 
+def test_json_is_read_as_utf8_whatever_charset_it_claims(api: APIClient, demo_org: None) -> None:
+    """RFC 8259: JSON between systems is UTF-8. A latin-1 label must not turn Chinese text
+    into mojibake in the stored report; bytes that are not UTF-8 are a 400."""
+    import json
+
+    from intake.selectors import report_content
+
+    # Raw bytes: the test client sends them as they are (its stub types only say str).
+    utf8: Any = json.dumps({"body": SAMPLE_BODY}, ensure_ascii=False).encode()
+    ok = api.generic("POST", "/api/v1/reports/", utf8, content_type="application/json; charset=latin-1")
+    assert ok.status_code == 201, ok.content
+    assert report_content(Report.objects.get()).body == SAMPLE_BODY
+    latin1: Any = '{"body": "caf\u00e9 caf\u00e9 caf\u00e9 caf\u00e9 caf\u00e9"}'.encode("latin-1")
+    assert api.generic("POST", "/api/v1/reports/", latin1,
+                       content_type="application/json; charset=latin-1").status_code == 400
+    assert Report.objects.count() == 1
+
+
+@pytest.mark.parametrize(("path", "payload", "field"), [
+    ("/api/v1/reports/", {"body": 12345678901234567890}, "body"),
+    ("/api/v1/reports/", {"body": SAMPLE_BODY, "identity": {"mobile": 13800138000}}, "identity"),
+    ("/api/v1/status/", {"receipt": 1234567890123456}, "receipt"),
+    ("/api/v1/messages/", {"receipt": "1" * 16, "body": True}, "body"),
+])
+def test_text_fields_refuse_numbers_and_booleans(api: APIClient, demo_org: None, path: str,
+                                                 payload: dict[str, Any], field: str) -> None:
+    """A 16-digit receipt sent as a JSON number has lost digits before it arrives."""
+    response = api.post(path, payload, format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert not Report.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

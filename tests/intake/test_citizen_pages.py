@@ -243,3 +243,24 @@ def test_an_action_the_page_no_longer_offers_says_why_it_was_refused(client: Cli
 def test_a_form_with_errors_asks_for_the_files_again(client: Client, demo_org: None) -> None:
     response = client.post("/report/", _form(body="短"))
     assert response.status_code == 400 and "如有附件，请重新选择后再提交" in response.content.decode()
+
+
+def test_a_refused_lookup_keeps_the_code_typed(client: Client, demo_org: None, settings: Any) -> None:
+    """Sent too soon after the page loaded, or mistyped: the code stays in the field, so
+    the citizen sends it again or fixes one digit instead of typing sixteen."""
+    receipt = submit().receipt
+    assert receipt is not None
+    settings.FORM_TOKEN_MIN_AGE_SECONDS = 60
+    early = _lookup(client, receipt)
+    assert early.status_code == 400 and "提交过快" in early.content.decode()
+    assert f'value="{receipt}"' in early.content.decode()
+    settings.FORM_TOKEN_MIN_AGE_SECONDS = 0
+    typo = _lookup(client, "1111 2222 3333 4444")
+    assert typo.status_code == 404 and 'value="1111 2222 3333 4444"' in typo.content.decode()
+    assert _lookup(client, receipt).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/report/", "/status/", "/healthz"])
+def test_pages_answer_head_like_get(client: Client, demo_org: None, path: str) -> None:
+    # /healthz may answer 503 here (no worker runs for this test): HEAD answers as GET does.
+    assert client.head(path).status_code == client.get(path).status_code != 405

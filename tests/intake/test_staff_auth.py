@@ -133,6 +133,20 @@ def test_an_enrolled_head_passes_the_totp_step_on_every_login(
     assert client.get("/staff/").status_code == 302  # a new session needs a new code
 
 
+def test_before_the_code_the_page_offers_only_signing_out(
+        client: Client, demo_org: None, django_user_model: Any) -> None:
+    """A head who has given only the password sees no staff navigation, unread count or
+    calendar notice: the links would only bounce back to the code step."""
+    head = _staff(django_user_model, "head1", "department_head")
+    device = totp_device(head)
+    _login(client, "head1")
+    step = client.get("/staff/otp/").content.decode()
+    assert "/staff/logout/" in step
+    assert 'href="/staff/"' not in step and "/staff/notifications/" not in step
+    client.post("/staff/otp/", {"token": totp_code(device)})
+    assert 'href="/staff/notifications/"' in client.get("/staff/").content.decode()
+
+
 def test_a_used_code_cannot_be_replayed(client: Client, demo_org: None, django_user_model: Any) -> None:
     head = _staff(django_user_model, "head1", "department_head")
     device = totp_device(head)

@@ -127,6 +127,31 @@ def test_the_case_page_names_the_type_of_matter(officer: Client) -> None:
     assert "咨询" in text and "consultation" not in text
 
 
+def test_queue_rows_tell_cases_apart_without_content(officer: Client) -> None:
+    """Each row names the type of matter and the terms behind the suggestion; opening the
+    queue reads no content, so it leaves no audit record."""
+    case = _queued("我想咨询一下，小区物业费怎么收。", department="379901-zj")
+    Case.objects.filter(pk=case.pk).update(matter_type="consultation")
+    text = officer.get("/staff/triage/").content.decode()
+    row = text[text.index(case.number):]
+    row = row[:row.index("</tr>")]
+    assert "咨询" in row and "小区、物业" in row
+    assert "物业费怎么收" not in text
+    assert not AccessRecord.objects.exists()
+
+
+def test_paging_keeps_the_filters(officer: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("triage.views.PAGE_SIZE", 1)
+    first = _queued("第一件，小区物业管理混乱。")
+    second = _queued("第二件，小区物业管理混乱。")
+    page1 = officer.get("/staff/triage/?channel=web").content.decode()
+    assert first.number in page1 and second.number not in page1
+    assert 'href="?channel=web&amp;page=2"' in page1
+    page2 = officer.get("/staff/triage/?channel=web&page=2").content.decode()
+    assert second.number in page2
+    assert 'href="?channel=web&amp;page=1"' in page2 and "page=2&amp;page" not in page2
+
+
 def test_merge_links_to_the_earlier_case(officer: Client) -> None:
     earlier = _queued("楼道堆放杂物，物业不管。", department="379901-zj")
     earlier.status = CaseStatus.ASSIGNED
@@ -137,3 +162,16 @@ def test_merge_links_to_the_earlier_case(officer: Client) -> None:
     assert later.duplicate_of == earlier and later.department == earlier.department
     page = officer.get(f"/staff/triage/{earlier.pk}/").content.decode()
     assert "重复来件" in page
+
+
+def test_default_category_names_are_translated(officer: Client) -> None:
+    from django.utils import translation
+
+    category = Category.objects.get(name="交通运输")
+    with translation.override("en"):
+        assert str(category) == "Transport"
+    with translation.override("zh-hans"):
+        assert str(category) == "交通运输"
+    Category.objects.create(name="自定义类别")  # added by an admin: shown as entered
+    with translation.override("en"):
+        assert str(Category.objects.get(name="自定义类别")) == "自定义类别"
