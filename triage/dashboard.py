@@ -422,21 +422,24 @@ def _league_rows(node: Department | None, units: list[Department], got: tuple[di
 
 def _league_row(department: Department | None, role: str, got: tuple[dict[str, Any], ...],
                 filters: DashboardFilters) -> dict[str, Any]:
-    """One row of the league table. Only a unit's numbers drill down: the console's
-    department filter takes the whole sub-tree (the node's own row would list every row's
-    cases), and it has no filter for cases without a department."""
+    """One row of the league table. A unit's numbers drill down by its department; the
+    unrouted row's by the `unrouted` flag (all but "closed", which is a flag itself). The
+    node's own row does not: the console's department filter takes the whole sub-tree,
+    which would list every row's cases."""
     c, k, b, r = got
-    unit = role == "unit"
+    unit, unrouted = role == "unit", role == "unrouted"
     sub = DashboardFilters(start=filters.start, end=filters.end, department=department, channel=filters.channel,
                            category=filters.category, matter_type=filters.matter_type)
+    flag = "unrouted" if unrouted else None
+    drills = unit or unrouted
     return {
-        "department": department, "own": role == "own", "unrouted": role == "unrouted",
-        "received": Figure(int(c.get("received", 0)), sub.console() if unit else ""),
+        "department": department, "own": role == "own", "unrouted": unrouted,
+        "received": Figure(int(c.get("received", 0)), sub.console(flag=flag) if drills else ""),
         "closed": Figure(int(c.get("closed", 0)), sub.console(flag="closed") if unit else ""),
         "on_time_rate": rate(int(k.get("ok", 0)), int(k.get("ok", 0)) + int(k.get("late", 0))),
-        "backlog": Figure(int(b.get("open", 0)), _open(sub.console(period=False)) if unit else ""),
+        "backlog": Figure(int(b.get("open", 0)), _open(sub.console(period=False, flag=flag)) if drills else ""),
         "overdue": Figure(int(b.get("overdue", 0)),
-                          _open(sub.console(period=False, deadline_state="overdue")) if unit else ""),
+                          _open(sub.console(period=False, deadline_state="overdue", flag=flag)) if drills else ""),
         "satisfaction": rate(int(r.get("good", 0)), int(r.get("n", 0))),
         "drill": filters.query(department=department.pk) if unit and department is not None else "",
     }

@@ -196,6 +196,7 @@ def case_flag_q(flag: str, *, now: datetime) -> Q | None:
         "original": Q(duplicate_of__isnull=True),
         "extended": Q(_deadline_exists(extensions__gt=0)),
         "overdue": Q(status__in=OPEN_STATES, due_at__lt=Coalesce(F("suspended_at"), Value(now))),
+        "unrouted": Q(department__isnull=True),  # the league table's row of cases not yet routed
     }
     if flag in simple:
         return simple[flag]

@@ -34,10 +34,11 @@ pytestmark = pytest.mark.django_db
 
 FLAGS = [
     "closed", "misrouted", "routed", "reopened", "review_requested", "duplicate", "original", "extended", "overdue",
+    "unrouted",
     *(f"{p}_{k}" for k in RATED_KINDS for p in ("late", "ontime")), *(f"rating_{r}" for r in Rating.values),
     *(f"age_{code}" for code, _first, _last in AGE_BUCKETS),
 ]
-CASE_ROW_FLAGS = {"closed", "misrouted", "routed", "reopened", "duplicate", "original", "overdue"}
+CASE_ROW_FLAGS = {"closed", "misrouted", "routed", "reopened", "duplicate", "original", "overdue", "unrouted"}
 # Before, during and after the clocks of the history ran (some judged against "now").
 NOWS = [at(2026, 10, 13, 12), at(2026, 10, 16, 12), at(2026, 10, 21, 12), at(2026, 10, 31, 12)]
 

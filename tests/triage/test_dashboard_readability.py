@@ -19,7 +19,7 @@ from django.test import Client
 
 from intake.models import Feedback
 from tests.triage.casework import at, frozen, new_case
-from tests.triage.test_dashboard import NOW, PERIOD, _case, build_history
+from tests.triage.test_dashboard import NOW, PERIOD, _case, _listed, build_history
 from tests.triage.test_dashboard_figures import _assert_equal_everywhere, _both
 from triage import dashboard as D
 from triage import workflow
@@ -69,8 +69,15 @@ def test_unrouted_cases_have_their_own_row_in_both_paths(history: dict) -> None:
         [row] = _unrouted(league)
         assert row is league[-1] and row["department"] is None and not row["own"]
         assert (row["received"].value, row["closed"].value, row["backlog"].value) == (2, 0, 2)
-        # No drill-down: the console has no filter for "no department" (an empty filter lists all).
-        assert not row["drill"] and not any(row[k].query for k in ("received", "closed", "backlog", "overdue"))
+        # Its numbers drill down to exactly those cases (closed: a flag of its own, not linked);
+        # there is no department to drill into.
+        assert not row["drill"] and not row["closed"].query
+        e, f = history["e"].pk, history["f"].pk
+        assert _listed(history["leader"], row["received"].query) == {e, f}
+        assert _listed(history["leader"], row["backlog"].query) == {e, f}
+        overdue = set(Case.objects.filter(department__isnull=True, due_at__lt=NOW).values_list("pk", flat=True))
+        assert len(overdue) == row["overdue"].value
+        assert _listed(history["leader"], row["overdue"].query) == overdue
         # The city government itself handles nothing here: no 本级 row takes the triage queue.
         assert not [r for r in league if r["own"]]
         assert d["counts"]["received"].value == 6 and d["backlog"]["open"].value == 3
@@ -83,8 +90,8 @@ def test_the_returned_case_is_overdue_in_the_unrouted_row_not_in_a_department(hi
         with frozen(later):
             d = D.dashboard(user=history["leader"], filters=PERIOD, now=later, source=source)
         [row] = _unrouted(d["league"])
-        late = Case.objects.filter(department__isnull=True, due_at__lt=later).count()
-        assert row["overdue"].value == late >= 1, source
+        late = Case.objects.filter(department__isnull=True, due_at__lt=later)
+        assert row["overdue"].value == late.count() >= 1, source
         _assert_adds_up(d)
 
 
