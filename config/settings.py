@@ -304,7 +304,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Qingfeng API",
-    "DESCRIPTION": "Anonymous reports, receipts and staff-channel intake. Receipts travel in bodies, never URLs.",
+    "DESCRIPTION": (
+        "Anonymous reports, receipts and staff-channel intake. Receipts travel in bodies, never URLs. "
+        "Bodies are UTF-8 JSON whatever charset a Content-Type names; text fields (receipts and phone "
+        "numbers included) are JSON strings, never numbers. Bad input is a 400 with messages per field."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -45,6 +45,7 @@ staff = [
     path("staff/cases/<int:case_id>/act/", console_views.case_act, name="console-act"),
     path("staff/cases/<int:case_id>/note/", console_views.case_note, name="console-note"),
     path("staff/cases/<int:case_id>/content/", console_views.case_content, name="console-content"),
+    path("staff/cases/<int:case_id>/identity/", console_views.case_identity, name="console-identity"),
     path("staff/cases/<int:case_id>/attachment/", console_views.case_attachment, name="console-attachment"),
     path("staff/notifications/", notification_views.center, name="notifications"),
     path("staff/notifications/read/", notification_views.mark_read, name="notifications-read"),

@@ -24,6 +24,7 @@ class Kind(models.TextChoices):
     OVERDUE = "overdue", _("超期提醒")
     ESCALATED = "escalated", _("超期督促")
     APPROVAL_WAITING = "approval_waiting", _("待审批")
+    DECIDED = "decided", _("审批结果")
     SUPERVISED = "supervised", _("督办")
     DIGEST_DAILY = "digest_daily", _("每日汇总")
     DIGEST_WEEKLY = "digest_weekly", _("每周汇总")

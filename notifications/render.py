@@ -47,6 +47,17 @@ def _headline(n: Notification) -> str:
         if n.level >= 2:
             return _("案件%(d)s超期未办结，已升级督促并列入督办。") % {"d": deadline}
         return _("本部门案件%(d)s已超期，请督促办理。") % {"d": deadline}
+    event = (n.data or {}).get("event", "")
+    by_event: dict[str, str] = {
+        "submit_review": _("有答复待您审核。"),
+        "extension_request": _("有延期申请待您审批。"),
+        "send_back": _("您提交审核的答复被退回修改。"),
+        "extension_approve": _("您的延期申请已获批准。"),
+        "extension_reject": _("您的延期申请未获批准。"),
+        "transfer_return": _("您转办的案件被对方退回，请继续办理或另行转办。"),
+    }
+    if n.kind in (Kind.APPROVAL_WAITING, Kind.DECIDED) and event in by_event:
+        return by_event[event]
     headlines: dict[str, str] = {
         Kind.CASE_ASSIGNED: _("有新案件交办本部门。"),
         Kind.TRANSFER_OFFERED: _("有案件转办本部门，待接收。"),

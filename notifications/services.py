@@ -190,7 +190,10 @@ def sends_enqueue(ids: Sequence[int]) -> None:
 ASSIGNING = {"route", "triage_accept", "triage_correct", "transfer_accept", "review_request"}
 APPROVALS = {"extension_request", "submit_review"}
 CITIZEN_NEWS = {"approve", "decline", "ask_question"}
-FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | {"transfer", "citizen_answer", "supervise"}
+# A decision on what a handler asked for goes back to whoever asked: decision → request.
+DECISIONS = {"send_back": "submit_review", "extension_approve": "extension_request",
+             "extension_reject": "extension_request", "transfer_return": "transfer"}
+FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | set(DECISIONS) | {"transfer", "citizen_answer", "supervise"}
 
 
 def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case] | None = None) -> list[int]:
@@ -207,11 +210,13 @@ def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case]
     known = cases or {}
     missing = {e.case_id for e in events} - set(known)
     cases = {**known, **(Case.objects.select_related("department").in_bulk(missing) if missing else {})}
-    askers = _askers([e.case_id for e in events if e.kind == "citizen_answer"])
+    askers = _last_actors([e.case_id for e in events if e.kind == "citizen_answer"], "ask_question")
+    requesters = {kind: _last_actors([e.case_id for e in events if DECISIONS.get(e.kind) == kind], kind)
+                  for kind in set(DECISIONS.values())}
     departments = {cases[e.case_id].department_id for e in events} | {
         cases[e.case_id].transfer_to_id for e in events if e.kind == "transfer"}
     directory = Directory(departments={d for d in departments if d is not None},
-                          users=[user_id for user_id, _email in askers.values()])
+                          users=[user_id for found in (askers, *requesters.values()) for user_id, _email in found.values()])
     sms_reports = set(ReporterIdentity.objects.filter(
         sms_opt_in=True, report_id__in={cases[e.case_id].report_id for e in events if e.kind in CITIZEN_NEWS},
     ).values_list("report_id", flat=True))
@@ -229,7 +234,12 @@ def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case]
                               **{**fields, "department_id": case.transfer_to_id})
         if event.kind in APPROVALS:
             people = directory.staff(case.department_id, [Role.HEAD.value])
-            rows += _rows_for(directory, people, kind=Kind.APPROVAL_WAITING, source=source, now=now, **fields)
+            rows += _rows_for(directory, people, kind=Kind.APPROVAL_WAITING, source=source, now=now,
+                              data={"event": event.kind}, **fields)
+        requester = requesters[DECISIONS[event.kind]].get(case.pk) if event.kind in DECISIONS else None
+        if requester is not None and requester[0] != event.actor_id:
+            rows += _rows_for(directory, [Person(*requester)], kind=Kind.DECIDED, source=source, now=now,
+                              webhooks_too=False, data={"event": event.kind}, **fields)
         if event.kind == "citizen_answer" and case.pk in askers:
             user_id, email = askers[case.pk]
             rows += _rows_for(directory, [Person(user_id, email)], kind=Kind.CITIZEN_ANSWERED, source=source,
@@ -274,12 +284,13 @@ def _supervised_notices(event_ids: list[int], now: datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall() if row[1] != Channel.IN_APP]
 
 
-def _askers(case_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """The staff member who last asked the reporter a question, per case."""
+def _last_actors(case_ids: list[int], kind: str) -> dict[int, tuple[int, str]]:
+    """Per case, the staff member (id, e-mail) who last took the action `kind` (asked the
+    reporter a question, submitted the reply for review, asked for an extension …)."""
     out: dict[int, tuple[int, str]] = {}
     if not case_ids:
         return out
-    rows = (CaseEvent.objects.filter(case_id__in=case_ids, kind="ask_question", actor__is_active=True)
+    rows = (CaseEvent.objects.filter(case_id__in=case_ids, kind=kind, actor__is_active=True)
             .order_by("case_id", "seq").values_list("case_id", "actor_id", "actor__email"))
     for case_id, actor_id, email in rows:
         out[case_id] = (actor_id, email or "")

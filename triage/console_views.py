@@ -24,12 +24,12 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from intake.forms import DayField
-from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
+from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageDirection, MessageKind
 from intake.selectors import attachment_open, report_content, report_thread
-from intake.services import content_view_record
+from intake.services import content_view_record, identity_reveal
 from intake.views import signing_safe_disposition
 from triage import workflow
-from triage.deadlines import DeadlineState, case_deadlines
+from triage.deadlines import DeadlineState, case_deadlines, workdays_left
 from triage.models import CLOSED_STATES, Case, CaseEvent, CaseStatus, Category, Department, ReplyTemplate
 from triage.publication import can_publish
 from triage.selectors import (
@@ -43,6 +43,7 @@ from triage.selectors import (
     content_access,
     worst_deadline_state,
 )
+from triage.workdays import WorkCalendar
 from triage.workflow import ACTIONS, EVENT_LABELS, Role, WorkflowError, actions_for, roles_of
 
 PAGE_SIZE = 50
@@ -118,10 +119,13 @@ class QueueRow:
     state: str
     state_label: str
     time_left: timedelta | None
+    extension_pending: bool = False
+    workdays_left: float | None = None
 
 
 def _rows(cases: list[Case], now: datetime) -> list[QueueRow]:
     channels = dict(Channel.choices)
+    calendar = WorkCalendar()
     rows = []
     for case in cases:
         state = worst_deadline_state(case.open_deadlines, now=now)  # type: ignore[attr-defined]
@@ -130,7 +134,9 @@ def _rows(cases: list[Case], now: datetime) -> list[QueueRow]:
             left = case.due_at - (case.suspended_at or now)
         rows.append(QueueRow(case=case, channel_label=str(channels.get(case.channel, "")),  # type: ignore[attr-defined]
                              state=state.value if state else "", state_label=str(state.label) if state else "",
-                             time_left=left))
+                             time_left=left,
+                             extension_pending=any(d.requested_extension for d in case.open_deadlines),  # type: ignore[attr-defined]
+                             workdays_left=workdays_left(case.due_at, case.suspended_at or now, calendar)))
     return rows
 
 
@@ -208,6 +214,17 @@ class GrantForm(forms.Form):
                                              "min_length": _lazy("查看内容须说明理由（至少 4 个字）。")})
 
 
+class RevealForm(forms.Form):
+    reason = forms.CharField(label=_lazy("查看理由"), min_length=4, max_length=500,
+                             error_messages={"required": _lazy("查看反映人身份须说明理由。"),
+                                             "min_length": _lazy("查看反映人身份须说明理由（至少 4 个字）。")})
+
+
+# The parts of a revealed identity, in the order shown (intake stores only those given).
+IDENTITY_FIELDS = (("name", _lazy("姓名")), ("mobile", _lazy("手机号码")), ("id_number", _lazy("身份证号")),
+                   ("caller_number", _lazy("来电号码")), ("representatives", _lazy("来访代表")))
+
+
 Service = Callable[[Case, User, dict[str, Any]], Case]
 W = workflow
 
@@ -260,7 +277,19 @@ def _action_form(name: str, label: str, *, data: Any = None, initial: dict[str, 
         assert isinstance(to, forms.ModelChoiceField)
         to.queryset = (Department.objects.filter(is_active=True).exclude(pk=case.department_id or 0)
                        .only("pk", "name", "path"))
+    if isinstance(form, ExtensionForm) and case is not None:
+        bounds = workflow.extension_bounds(case)
+        if bounds is not None:
+            form.fields["amount"].help_text = _("可延长 1 至 %(n)d %(u)s。") % {
+                "n": bounds[0], "u": bounds[1]}
     return ActionForm(name=name, label=label, form=form, primary=name in PRIMARY)
+
+
+def _current_draft(exchange: list[Any]) -> str:
+    """The latest reply drafted for the reporter and not yet released (thread order)."""
+    drafts = [m.body for m in exchange if m.kind == MessageKind.REPLY and not m.visible_to_reporter
+              and m.direction == MessageDirection.TO_REPORTER]
+    return drafts[-1] if drafts else ""
 
 
 def _case_or_404(request: HttpRequest, case_id: int) -> Case:
@@ -298,7 +327,8 @@ def _events(case: Case) -> list[EventRow]:
 
 def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_reason: str = "",
                failed: ActionForm | None = None, note_form: NoteForm | None = None,
-               grant_form: GrantForm | None = None, status: int = 200) -> HttpResponse:
+               grant_form: GrantForm | None = None, identity: dict[str, Any] | None = None,
+               reveal_form: RevealForm | None = None, status: int = 200) -> HttpResponse:
     user = _user(request)
     access = content_access(user=user, case=case)
     if content is None and access == ContentAccess.DIRECT:
@@ -317,7 +347,11 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         if failed is not None and failed.name == available.name:
             action_forms.append(failed)
             continue
-        initial = {"text": chosen.body} if available.name == "draft_reply" and chosen else None
+        initial = None
+        if available.name == "draft_reply":
+            # A chosen template, else the draft as it stands (revised after 退回修改, not retyped).
+            text = chosen.body if chosen else _current_draft(exchange)
+            initial = {"text": text} if text else None
         action_forms.append(_action_form(available.name, available.label, initial=initial, case=case))
     visible = cases_visible_to(user)
     duplicates = list(visible.filter(duplicate_of=case).order_by("pk")
@@ -336,7 +370,25 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         "matter_label": dict(MatterType.choices).get(case.matter_type, case.matter_type),
         # A head reaches the publish page of a closed case from here (it had no link).
         "can_publish": case.status in CLOSED_STATES and can_publish(user=user, case=case),
+        "can_reveal": _may_reveal(user, case) and identity is None,
+        "reveal_form": reveal_form or RevealForm(),
+        "identity": _identity_rows(identity),
     }, status=status)
+
+
+def _may_reveal(user: User, case: Case) -> bool:
+    return case.report.is_named and user.has_perm("intake.reveal_identity")
+
+
+def _identity_rows(identity: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    if identity is None:
+        return None
+    rows = []
+    for key, label in IDENTITY_FIELDS:
+        value = identity.get(key)
+        if value:
+            rows.append((str(label), "、".join(value) if isinstance(value, list) else str(value)))
+    return rows
 
 
 @require_safe
@@ -383,6 +435,10 @@ def case_act(request: HttpRequest, case_id: int) -> HttpResponse:
         form.error = str(exc)
         return _case_page(request, case, failed=form, status=400)
     messages.success(request, _("已%(a)s。") % {"a": action.label})
+    if not cases_visible_to(user).filter(pk=case.pk).exists():
+        # Out of this user's reach now (returned to triage, transferred away): back to the list.
+        messages.info(request, _("案件%(n)s已不在您的办理范围内。") % {"n": case.number})
+        return redirect("console-queue")
     return redirect("console-case", case_id=case.pk)
 
 
@@ -420,6 +476,23 @@ def case_content(request: HttpRequest, case_id: int) -> HttpResponse:
     reason = form.cleaned_data["reason"]
     content_view_record(report=case.report, user=user, kind=AccessKind.VIEW_CONTENT, reason=reason)
     return _case_page(request, case, content=report_content(case.report), grant_reason=reason)
+
+
+@require_POST
+@console_required
+def case_identity(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A head's explicit reveal of a named reporter's identity: a stated reason and an
+    access record first, then the identity in this response only (never kept, never in
+    a URL; the page is not cached). Out-of-scope cases are a 404 like any other."""
+    user = _user(request)
+    case = _case_or_404(request, case_id)
+    if not _may_reveal(user, case):
+        raise PermissionDenied
+    form = RevealForm(request.POST)
+    if not form.is_valid():
+        return _case_page(request, case, reveal_form=form, status=400)
+    identity = identity_reveal(report=case.report, user=user, reason=form.cleaned_data["reason"])
+    return _case_page(request, case, identity=identity)
 
 
 @require_POST

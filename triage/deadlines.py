@@ -25,7 +25,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from triage.workdays import WorkCalendar, end_of_day, local_midnight
+from triage.workdays import DAY_SECONDS, WorkCalendar, end_of_day, local_midnight
 from triage.workflow_models import Deadline, DeadlinePolicy, DeadlineUnit, Priority
 
 if TYPE_CHECKING:
@@ -310,6 +310,15 @@ def time_left(deadline: Deadline, *, now: datetime | None = None) -> timedelta:
     return deadline.due_at - at
 
 
+def workdays_left(due_at: datetime | None, at: datetime, calendar: WorkCalendar) -> float | None:
+    """Working days from `at` until due (a working day counts 24 h, as the clocks count),
+    None when there is no due time or it has passed. The statutory limits are in working
+    days: "13天" of wall time before a holiday may be 8 of them."""
+    if due_at is None or due_at <= at:
+        return None
+    return calendar.working_seconds_between(at, due_at) / DAY_SECONDS
+
+
 @dataclass(frozen=True)
 class DeadlineView:
     """One clock as the console shows it."""
@@ -321,15 +330,31 @@ class DeadlineView:
     state: DeadlineState
     paused: bool
     finished: bool
+    # A pending extension request: its length ("10 工作日") and the due time if approved.
+    requested: str = ""
+    due_if_approved: datetime | None = None
+    workdays_left: float | None = None
 
 
 def case_deadlines(*, case: Case, now: datetime | None = None) -> list[DeadlineView]:
     """The case's clocks, running ones first, each with its state and time left (one query)."""
     now = now or timezone.now()
+    calendar = WorkCalendar()
     rows = sorted(Deadline.objects.filter(case=case), key=lambda d: (not d.is_open, d.due_at))
     return [DeadlineView(kind=d.kind, label=str(d.get_kind_display()), due_at=d.due_at, time_left=time_left(d, now=now),
-                         state=deadline_state(d, now=now), paused=d.paused_at is not None, finished=not d.is_open)
+                         state=deadline_state(d, now=now), paused=d.paused_at is not None, finished=not d.is_open,
+                         workdays_left=workdays_left(d.due_at, d.paused_at or now, calendar) if d.is_open else None,
+                         **_pending_extension(d))
             for d in rows]
+
+
+def _pending_extension(deadline: Deadline) -> dict[str, Any]:
+    amount = deadline.requested_extension
+    if not amount or not deadline.is_open:
+        return {}
+    due = compute_due(started_at=deadline.started_at, amount=deadline.amount + deadline.extended_amount + amount,
+                      unit=deadline.unit, paused_seconds=deadline.paused_seconds)
+    return {"requested": f"{amount} {deadline.get_unit_display()}", "due_if_approved": due}
 
 
 def case_due_refresh(case: Case) -> None:

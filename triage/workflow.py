@@ -109,6 +109,7 @@ def covers(user: User, role: Role, department: Department | None) -> bool:
 # --- the table ---------------------------------------------------------------------------
 
 CaseCheck = Callable[[Case], "str | Promise | None"]
+UserCheck = Callable[[Case, User], "str | Promise | None"]
 
 
 def _not_suspended(case: Case) -> str | Promise | None:
@@ -161,11 +162,19 @@ class Action:
     roles: frozenset[Role]  # empty: only the system or the citizen
     checks: tuple[CaseCheck, ...] = ()
     on_transfer_target: bool = False  # the role must reach case.transfer_to, not case.department
+    user_checks: tuple[UserCheck, ...] = ()  # about this user and the case (after the role check)
 
 
 def _a(name: str, label: str | Promise, sources: Iterable[str], target: str | None,
-       roles: frozenset[Role] | set[Role], *checks: CaseCheck, on_transfer_target: bool = False) -> Action:
-    return Action(name, label, frozenset(sources), target, frozenset(roles), checks, on_transfer_target)
+       roles: frozenset[Role] | set[Role], *checks: CaseCheck, on_transfer_target: bool = False,
+       user_checks: tuple[UserCheck, ...] = ()) -> Action:
+    return Action(name, label, frozenset(sources), target, frozenset(roles), checks, on_transfer_target, user_checks)
+
+
+def _not_own_draft(case: Case, user: User) -> str | Promise | None:
+    """Four eyes: whoever wrote the reply may not also approve it (the button is not offered)."""
+    draft = _latest_draft(case)
+    return _("审核人不能审核自己拟写的答复。") if draft is not None and draft.author_id == user.pk else None
 
 
 RUNNING = (_not_suspended, _no_transfer_pending)
@@ -177,13 +186,13 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
        _no_transfer_pending),
     _a("triage_merge", _("合并"), {S.AWAITING_TRIAGE}, None, {Role.TRIAGE_OFFICER}),
     _a("triage_split", _("拆分"), {S.AWAITING_TRIAGE}, None, {Role.TRIAGE_OFFICER}),
-    _a("accept", _("受理"), {S.ASSIGNED}, S.ACCEPTED, HANDLERS, *RUNNING),
+    _a("accept", pgettext_lazy("workflow action", "受理"), {S.ASSIGNED}, S.ACCEPTED, HANDLERS, *RUNNING),
     _a("decline", _("不予受理"), {S.ASSIGNED}, S.NOT_ACCEPTED, HANDLERS, *RUNNING),
     _a("return_to_triage", _("退回分流"), {S.ASSIGNED}, S.AWAITING_TRIAGE, HANDLERS, *RUNNING),
     _a("start", _("开始办理"), {S.ACCEPTED}, S.IN_PROGRESS, HANDLERS, *RUNNING),
     _a("draft_reply", _("拟写答复"), {S.IN_PROGRESS, S.DRAFTED}, S.DRAFTED, HANDLERS, *RUNNING),
     _a("submit_review", _("提交审核"), {S.DRAFTED}, S.IN_REVIEW, HANDLERS, *RUNNING),
-    _a("approve", _("审核通过并答复"), {S.IN_REVIEW}, S.CLOSED, {Role.HEAD}, *RUNNING),
+    _a("approve", _("审核通过并答复"), {S.IN_REVIEW}, S.CLOSED, {Role.HEAD}, *RUNNING, user_checks=(_not_own_draft,)),
     _a("send_back", _("退回修改"), {S.IN_REVIEW}, S.IN_PROGRESS, {Role.HEAD}, *RUNNING),
     _a("transfer", _("转办"), ACTIVE_HANDLING, None, HANDLERS, *RUNNING),
     _a("transfer_accept", _("接收转办"), ACTIVE_HANDLING, S.ASSIGNED, HANDLERS, _transfer_pending,
@@ -225,6 +234,10 @@ def _refusal(action: Action, *, user: User | None, case: Case) -> str | None:
         department = case.transfer_to if action.on_transfer_target else case.department
         if not any(covers(user, role, department) for role in roles_of(user) & action.roles):
             return str(_("您无权对该案件执行“%(a)s”。") % {"a": action.label})
+        for user_check in action.user_checks:
+            message = user_check(case, user)
+            if message:
+                return str(message)
     return None
 
 
@@ -321,6 +334,16 @@ def _handling_clock(case: Case) -> Deadline | None:
     """The clock an extension applies to: the review deadline under review, else handling."""
     return deadlines.open_deadline(case=case, kind=DeadlineKind.REVIEW) or deadlines.open_deadline(
         case=case, kind=DeadlineKind.HANDLE)
+
+
+def extension_bounds(case: Case) -> tuple[int, str] | None:
+    """The most one extension of the case's clock may add, and its unit's name (None: no
+    running clock). The form says it before anyone submits a number."""
+    clock = _handling_clock(case)
+    if clock is None:
+        return None
+    _left, most = deadlines.extension_limits(clock)
+    return most, str(clock.get_unit_display())
 
 
 def _require_clock(case: Case) -> Deadline:
@@ -484,9 +507,6 @@ def case_approve(*, case: Case, user: User) -> Case:
     draft = _latest_draft(case)
     if draft is None:
         raise WorkflowError(_("没有待审核的答复。"))
-    # Four eyes: whoever wrote the reply may not also approve it.
-    if draft.author_id == user.pk:
-        raise WorkflowError(_("审核人不能审核自己拟写的答复。"))
     at, from_status = timezone.now(), case.status
     Message.objects.filter(pk=draft.pk).update(visible_to_reporter=True)
     for kind in (DeadlineKind.HANDLE, DeadlineKind.REVIEW, DeadlineKind.ACCEPTANCE_NOTICE):

@@ -74,6 +74,45 @@ def test_an_extension_request_and_a_reply_for_review_wait_for_the_head(office: O
     assert Notification.objects.filter(kind=Kind.APPROVAL_WAITING, in_app=True).count() == 2
 
 
+def test_the_heads_notice_says_what_waits_for_approval(office: Office) -> None:
+    from notifications.render import render
+
+    case = bring_to(new_case(), "in_progress", office.team)
+    workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
+    bring_to(case, "in_review", office.team)
+    bodies = {render(n).body.splitlines()[0] for n in Notification.objects.filter(kind=Kind.APPROVAL_WAITING)}
+    assert bodies == {"有延期申请待您审批。", "有答复待您审核。"}
+
+
+def test_a_decision_goes_back_to_whoever_asked(office: Office) -> None:
+    """Sent back, extension approved or refused, transfer returned: the handler who asked
+    hears it (nobody else in the department, and not the head who decided)."""
+    from notifications.render import render
+    from tests.triage.casework import staff
+
+    team = office.team
+
+    def decided() -> list[tuple[str, str]]:
+        rows = Notification.objects.filter(kind=Kind.DECIDED, in_app=True).order_by("pk")
+        return [(n.recipient.username if n.recipient else "", render(n).body.splitlines()[0]) for n in rows]
+
+    case = bring_to(new_case(), "in_review", team)
+    workflow.case_send_back(case=case, user=team.head, reason="请补充整改时限")
+    assert decided() == [("zj-drafter", "您提交审核的答复被退回修改。")]
+    workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="需要补充调查")
+    workflow.case_extension_reject(case=case, user=team.head, reason="可按期完成")
+    workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="需现场复测")
+    workflow.case_extension_approve(case=case, user=team.head)
+    assert decided()[1:] == [("zj-handler", "您的延期申请未获批准。"), ("zj-handler", "您的延期申请已获批准。")]
+    staff("rs-handler", "handler", "379901-rs")
+    other = new_case()
+    workflow.case_transfer(case=other, user=team.drafter, to=Department.objects.get(code="379901-rs"), reason="属人社局职责")
+    receiver = staff("rs-handler2", "handler", "379901-rs")
+    workflow.case_transfer_return(case=other, user=receiver, reason="不属人社局职责")
+    assert decided()[3:] == [("zj-drafter", "您转办的案件被对方退回，请继续办理或另行转办。")]
+    assert not Notification.objects.filter(kind=Kind.DECIDED, channel=Channel.WEBHOOK).exists()
+
+
 def test_supervision_tells_the_handlers(office: Office) -> None:
     from tests.triage.casework import staff
 

@@ -19,6 +19,7 @@ from intake.staff_auth import otp_required
 from tests.auth import otp_login
 from tests.factories import png_bytes
 from tests.triage.casework import Team, bring_to, new_case, staff
+from triage.deadlines import compute_due
 from triage.models import Case, CaseEvent, CaseStatus, Deadline, DeadlineKind, Department, ReplyTemplate
 
 pytestmark = pytest.mark.django_db
@@ -155,8 +156,13 @@ def test_decline_and_return_to_triage(team: Team) -> None:
     client = client_for(team.handler)
     assert act(client, declined, "decline", reason="该事项已通过诉讼程序处理。") == 302
     assert status_of(declined) == S.NOT_ACCEPTED
-    assert act(client, returned, "return_to_triage", reason="不属住建局职责。") == 302
+    response = client.post(f"/staff/cases/{returned.pk}/act/",
+                           {"action": "return_to_triage", "return_to_triage-reason": "不属住建局职责。"}, follow=True)
     assert status_of(returned) == S.AWAITING_TRIAGE
+    # Out of the handler's reach now: the list, with the outcome, instead of a 404 on the case.
+    assert response.status_code == 200 and response.redirect_chain[-1][0] == "/staff/cases/"
+    page = response.content.decode()
+    assert "已退回分流" in page and f"案件{returned.number}已不在您的办理范围内" in page
 
 
 def test_transfer_accept_and_return(team: Team) -> None:
@@ -342,3 +348,64 @@ def test_suspend_the_action_and_suspended_the_state_are_two_words_in_english(tea
     assert ">Suspend</button>" in handler.get(f"/staff/cases/{case.pk}/").content.decode()
     act(handler, case, "suspend", reason="等待反映人提供材料。")
     assert " · Suspended</td>" in handler.get("/staff/cases/").content.decode()
+
+
+def test_accept_is_accept_in_english_not_the_apps_name(team: Team) -> None:
+    case = new_case(department=OWN)
+    handler = client_for(team.handler)
+    handler.cookies["django_language"] = "en"
+    assert ">Accept</button>" in handler.get(f"/staff/cases/{case.pk}/").content.decode()
+
+
+def test_a_pending_extension_shows_its_length_and_the_new_due_time(team: Team) -> None:
+    case = bring_to(new_case(department=OWN), S.IN_PROGRESS, team)
+    handler, head = client_for(team.handler), client_for(team.head)
+    form = handler.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert "可延长 1 至 30 工作日" in form  # the policy's bound, before anyone submits a number
+    act(handler, case, "extension_request", amount=10, reason="需现场复测。")
+    clock = Deadline.objects.get(case=case, kind=DeadlineKind.HANDLE, met_at__isnull=True)
+    page = head.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert "延期申请待审批：延长 10 工作日" in page and "个工作日）" in page  # time left, in working days too
+    due = compute_due(started_at=clock.started_at, amount=clock.amount + 10, unit=clock.unit,
+                      paused_seconds=clock.paused_seconds)
+    assert timezone.localtime(due).strftime("%Y-%m-%d %H:%M") in page
+    assert "延期待审批" in head.get("/staff/cases/").content.decode()
+    act(head, case, "extension_approve")
+    assert Deadline.objects.get(pk=clock.pk).due_at == due
+    assert "延期待审批" not in head.get("/staff/cases/").content.decode()
+
+
+def test_a_draft_sent_back_is_revised_not_retyped(team: Team) -> None:
+    case = bring_to(new_case(department=OWN), S.IN_REVIEW, team)
+    assert act(client_for(team.head), case, "send_back", reason="请补充整改时限。") == 302
+    drafter = client_for(team.drafter)
+    page = drafter.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert "经核查，已督促物业清理楼道杂物。</textarea>" in page
+
+
+def test_a_head_reveals_a_named_reporter_only_with_a_recorded_reason(team: Team) -> None:
+    """DESIGN: a named reporter's identity is shown only on an explicit, logged reveal."""
+    named = new_case(department=OWN, identity={"name": "王五", "mobile": "13800138000"})
+    head, handler = client_for(team.head), client_for(team.handler)
+    page = head.get(f"/staff/cases/{named.pk}/").content.decode()
+    assert 'id="reveal"' in page and "王五" not in page
+    url = f"/staff/cases/{named.pk}/identity/"
+    refused = head.post(url, {"reason": ""})
+    assert refused.status_code == 400 and "须说明理由" in refused.content.decode()
+    assert not AccessRecord.objects.filter(kind="reveal_identity").exists()
+    shown = head.post(url, {"reason": "核实举报线索，需联系反映人。"})
+    text = shown.content.decode()
+    assert shown.status_code == 200 and "王五" in text and "13800138000" in text
+    assert shown["Cache-Control"] == "no-store"
+    record = AccessRecord.objects.get(kind="reveal_identity")
+    assert (record.user_id, record.reason) == (team.head.pk, "核实举报线索，需联系反映人。")
+    assert "王五" not in head.get(f"/staff/cases/{named.pk}/").content.decode()  # never kept
+    # A handler sees that the reporter is named, and cannot reveal.
+    assert 'id="reveal"' not in handler.get(f"/staff/cases/{named.pk}/").content.decode()
+    assert handler.post(url, {"reason": "想看看是谁反映的。"}).status_code == 403
+    # A head of another department does not reach the case; an anonymous report has no one to reveal.
+    assert client_for(Team(OTHER, "oth").head).post(url, {"reason": "核实举报线索。"}).status_code == 404
+    anonymous = new_case(department=OWN)
+    assert "匿名" in head.get(f"/staff/cases/{anonymous.pk}/").content.decode()
+    assert head.post(f"/staff/cases/{anonymous.pk}/identity/", {"reason": "核实举报线索。"}).status_code == 403
+    assert AccessRecord.objects.filter(kind="reveal_identity").count() == 1

@@ -53,6 +53,20 @@ def test_hours_are_wall_clock_hours_even_on_holidays() -> None:
     assert compute_due(started_at=at(2026, 10, 2, 9), amount=2, unit=H) == at(2026, 10, 2, 11)
 
 
+def test_working_days_left_skip_the_holiday() -> None:
+    """From noon on 30 Sep to the end of 13 Oct: 13.5 wall days, but only half of 30 Sep,
+    8 and 9 Oct, Saturday 10 Oct (make-up) and 12-13 Oct are working time: 5.5 days."""
+    calendar = WorkCalendar()
+    due = compute_due(started_at=at(2026, 9, 30, 10), amount=5, unit=WD)
+    left = deadlines.workdays_left(due, at(2026, 9, 30, 12), calendar)
+    assert left is not None and abs(left - 5.5) < 1e-3
+    assert deadlines.workdays_left(due, due, calendar) is None  # due now: nothing left
+    assert deadlines.workdays_left(None, at(2026, 9, 30, 12), calendar) is None
+    from triage.templatetags.console import workdays
+
+    assert (workdays(left), workdays(0.4), workdays(None)) == ("合 5 个工作日", "不足 1 个工作日", "")
+
+
 def test_an_override_comes_before_the_package() -> None:
     CalendarOverride.objects.create(date=date(2026, 10, 12), is_workday=False, note="本地节日")
     CalendarOverride.objects.create(date=date(2026, 10, 11), is_workday=True, note="调休上班")

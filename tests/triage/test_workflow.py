@@ -93,6 +93,9 @@ def test_a_head_may_not_approve_their_own_draft(team: Team) -> None:
     case = workflow.case_submit_for_review(case=case, user=team.head)
     with pytest.raises(WorkflowError, match="自己拟写"):
         workflow.case_approve(case=case, user=team.head)
+    # The button is not offered either, while sending back still is.
+    offered = {a.name for a in workflow.actions_for(user=team.head, case=case)}
+    assert "approve" not in offered and "send_back" in offered
 
 
 def test_send_back_returns_the_draft_to_handling(team: Team) -> None:

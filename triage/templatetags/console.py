@@ -26,3 +26,14 @@ def time_left(value: timedelta | None) -> str:
     else:
         text = _("%(m)d分钟") % {"m": minutes}
     return _("已超 %(t)s") % {"t": text} if overdue else text
+
+
+@register.filter
+def workdays(value: float | None) -> str:
+    """Whole working days left besides the rest of today ("合 9 个工作日"): the limits are
+    counted in them, and a holiday makes them fewer than the wall days."""
+    if value is None:
+        return ""
+    if value < 1:
+        return _("不足 1 个工作日")
+    return _("合 %(n)d 个工作日") % {"n": int(value)}
