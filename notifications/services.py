@@ -40,6 +40,7 @@ from notifications.models import (
 from notifications.sms import sms_backend
 from triage import workflow
 from triage.models import Case, CaseEvent, Department, Priority, StaffProfile
+from triage.selectors import cases_visible_to
 from triage.workdays import WorkCalendar, end_of_day
 from triage.workflow import Role
 
@@ -294,7 +295,11 @@ def _last_actors(case_ids: list[int], kind: str) -> dict[int, tuple[int, str]]:
             .order_by("case_id", "seq").values_list("case_id", "actor_id", "actor__email"))
     for case_id, actor_id, email in rows:
         out[case_id] = (actor_id, email or "")
-    return out
+    # Only someone who can still open the case hears about it (not a handler who has moved
+    # to another department since). A few human actions per batch: a query or two each.
+    users = User.objects.in_bulk({actor_id for actor_id, _email in out.values()})
+    return {case_id: person for case_id, person in out.items()
+            if (user := users.get(person[0])) is not None and cases_visible_to(user).filter(pk=case_id).exists()}
 
 
 # --- the deadline scan ---------------------------------------------------------------------

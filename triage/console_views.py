@@ -21,10 +21,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from intake.forms import DayField
-from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageDirection, MessageKind
+from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
 from intake.selectors import attachment_open, report_content, report_thread
 from intake.services import content_view_record, identity_reveal
 from intake.views import signing_safe_disposition
@@ -285,11 +285,11 @@ def _action_form(name: str, label: str, *, data: Any = None, initial: dict[str, 
     return ActionForm(name=name, label=label, form=form, primary=name in PRIMARY)
 
 
-def _current_draft(exchange: list[Any]) -> str:
-    """The latest reply drafted for the reporter and not yet released (thread order)."""
-    drafts = [m.body for m in exchange if m.kind == MessageKind.REPLY and not m.visible_to_reporter
-              and m.direction == MessageDirection.TO_REPORTER]
-    return drafts[-1] if drafts else ""
+def _current_draft(case: Case, exchange: list[Any]) -> str:
+    """The text of the reply awaiting release (`workflow.current_draft`), from the thread
+    already decrypted for the page."""
+    draft = workflow.current_draft(case)
+    return next((m.body for m in exchange if draft is not None and m.id == str(draft.pk)), "")
 
 
 def _case_or_404(request: HttpRequest, case_id: int) -> Case:
@@ -350,7 +350,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         initial = None
         if available.name == "draft_reply":
             # A chosen template, else the draft as it stands (revised after 退回修改, not retyped).
-            text = chosen.body if chosen else _current_draft(exchange)
+            text = chosen.body if chosen else _current_draft(case, exchange)
             initial = {"text": text} if text else None
         action_forms.append(_action_form(available.name, available.label, initial=initial, case=case))
     visible = cases_visible_to(user)
@@ -377,7 +377,10 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
 
 
 def _may_reveal(user: User, case: Case) -> bool:
-    return case.report.is_named and user.has_perm("intake.reveal_identity")
+    """A head of the department handling the case (or above it), not one a transfer is only
+    offered to, nor anyone who holds the permission without being a head (a superuser)."""
+    return (case.report.is_named and user.has_perm("intake.reveal_identity") and Role.HEAD in roles_of(user)
+            and workflow.covers(user, Role.HEAD, case.department))
 
 
 def _identity_rows(identity: dict[str, Any] | None) -> list[tuple[str, str]] | None:
@@ -391,7 +394,7 @@ def _identity_rows(identity: dict[str, Any] | None) -> list[tuple[str, str]] | N
     return rows
 
 
-@require_safe
+@require_GET  # not HEAD: opening the page decrypts the content and records a view
 @console_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return _case_page(request, _case_or_404(request, case_id))

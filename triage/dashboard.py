@@ -434,6 +434,7 @@ def _league_row(department: Department | None, role: str, got: tuple[dict[str, A
     drills = unit or unrouted
     return {
         "department": department, "own": role == "own", "unrouted": unrouted,
+        "label": UNROUTED_LABEL if unrouted else "",
         "received": Figure(int(c.get("received", 0)), sub.console(flag=flag) if drills else ""),
         "closed": Figure(int(c.get("closed", 0)), sub.console(flag="closed") if unit else ""),
         "on_time_rate": rate(int(k.get("ok", 0)), int(k.get("ok", 0)) + int(k.get("late", 0))),

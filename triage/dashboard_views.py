@@ -165,7 +165,7 @@ def table_satisfaction(d: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 def _league_name(row: dict[str, Any]) -> str:
     if row["unrouted"]:
-        return str(D.UNROUTED_LABEL)
+        return str(row["label"])
     return str(row["department"]) + (_("（本级）") if row["own"] else "")
 
 

@@ -88,11 +88,16 @@ def compute_due(*, started_at: datetime, amount: int, unit: str, paused_seconds:
     return calendar.add_working_seconds(base, paused_seconds)
 
 
-def _recompute(deadline: Deadline, calendar: WorkCalendar | None = None) -> None:
-    deadline.due_at = compute_due(
-        started_at=deadline.started_at, amount=deadline.amount + deadline.extended_amount, unit=deadline.unit,
+def _due(deadline: Deadline, *, extra: int = 0, calendar: WorkCalendar | None = None) -> datetime:
+    """The clock's due time with its extensions (and `extra` more units, not yet granted)."""
+    return compute_due(
+        started_at=deadline.started_at, amount=deadline.amount + deadline.extended_amount + extra, unit=deadline.unit,
         paused_seconds=deadline.paused_seconds, calendar=calendar,
     )
+
+
+def _recompute(deadline: Deadline, calendar: WorkCalendar | None = None) -> None:
+    deadline.due_at = _due(deadline, calendar=calendar)
 
 
 def open_deadline(*, case: Case, kind: str) -> Deadline | None:
@@ -352,9 +357,7 @@ def _pending_extension(deadline: Deadline) -> dict[str, Any]:
     amount = deadline.requested_extension
     if not amount or not deadline.is_open:
         return {}
-    due = compute_due(started_at=deadline.started_at, amount=deadline.amount + deadline.extended_amount + amount,
-                      unit=deadline.unit, paused_seconds=deadline.paused_seconds)
-    return {"requested": f"{amount} {deadline.get_unit_display()}", "due_if_approved": due}
+    return {"requested": f"{amount} {deadline.get_unit_display()}", "due_if_approved": _due(deadline, extra=amount)}
 
 
 def case_due_refresh(case: Case) -> None:

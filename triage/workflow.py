@@ -173,7 +173,7 @@ def _a(name: str, label: str | Promise, sources: Iterable[str], target: str | No
 
 def _not_own_draft(case: Case, user: User) -> str | Promise | None:
     """Four eyes: whoever wrote the reply may not also approve it (the button is not offered)."""
-    draft = _latest_draft(case)
+    draft = current_draft(case)
     return _("审核人不能审核自己拟写的答复。") if draft is not None and draft.author_id == user.pk else None
 
 
@@ -489,12 +489,13 @@ def case_draft_reply(*, case: Case, user: User, text: str) -> Case:
 def case_submit_for_review(*, case: Case, user: User) -> Case:
     case = _lock(case)
     action = _authorize("submit_review", user=user, case=case)
-    if _latest_draft(case) is None:
+    if current_draft(case) is None:
         raise WorkflowError(_("请先拟写答复。"))
     return _commit(case, action, user=user, from_status=case.status)
 
 
-def _latest_draft(case: Case) -> Message | None:
+def current_draft(case: Case) -> Message | None:
+    """The latest reply drafted for the reporter and not yet released, if any."""
     return (Message.objects.filter(report=case.report, kind=MessageKind.REPLY, visible_to_reporter=False,
                                    direction=MessageDirection.TO_REPORTER).order_by("-created_at").first())
 
@@ -504,7 +505,7 @@ def case_approve(*, case: Case, user: User) -> Case:
     """The head approves: the reply is released to the citizen and the case closes."""
     case = _lock(case)
     action = _authorize("approve", user=user, case=case)
-    draft = _latest_draft(case)
+    draft = current_draft(case)
     if draft is None:
         raise WorkflowError(_("没有待审核的答复。"))
     at, from_status = timezone.now(), case.status

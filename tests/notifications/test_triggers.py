@@ -113,6 +113,16 @@ def test_a_decision_goes_back_to_whoever_asked(office: Office) -> None:
     assert not Notification.objects.filter(kind=Kind.DECIDED, channel=Channel.WEBHOOK).exists()
 
 
+def test_a_decision_does_not_reach_someone_who_moved_away(office: Office) -> None:
+    from triage.models import StaffProfile
+
+    team = office.team
+    case = bring_to(new_case(), "in_review", team)
+    StaffProfile.objects.filter(user=team.drafter).update(department=Department.objects.get(code="379901-rs"))
+    workflow.case_send_back(case=case, user=team.head, reason="请补充整改时限")
+    assert not Notification.objects.filter(kind=Kind.DECIDED).exists()
+
+
 def test_supervision_tells_the_handlers(office: Office) -> None:
     from tests.triage.casework import staff
 

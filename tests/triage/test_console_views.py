@@ -409,3 +409,24 @@ def test_a_head_reveals_a_named_reporter_only_with_a_recorded_reason(team: Team)
     assert "匿名" in head.get(f"/staff/cases/{anonymous.pk}/").content.decode()
     assert head.post(f"/staff/cases/{anonymous.pk}/identity/", {"reason": "核实举报线索。"}).status_code == 403
     assert AccessRecord.objects.filter(kind="reveal_identity").count() == 1
+
+
+def test_a_transfer_only_offered_does_not_open_the_identity(team: Team) -> None:
+    """The receiving head sees the offered case but may send it back: no reveal before it
+    is theirs."""
+    other = Team(OTHER, "oth")
+    named = new_case(department=OTHER, identity={"name": "王五", "mobile": "13800138000"})
+    act(client_for(other.handler), named, "transfer", to=Department.objects.get(code=OWN).pk, reason="事发地在东城区。")
+    head = client_for(team.head)
+    assert head.get(f"/staff/cases/{named.pk}/").status_code == 200
+    assert 'id="reveal"' not in head.get(f"/staff/cases/{named.pk}/").content.decode()
+    assert head.post(f"/staff/cases/{named.pk}/identity/", {"reason": "核实举报线索。"}).status_code == 403
+    assert not AccessRecord.objects.filter(kind="reveal_identity").exists()
+
+
+def test_head_requests_on_the_case_page_record_no_view(team: Team) -> None:
+    """HEAD is refused where a GET decrypts content and records the view (link checkers)."""
+    case = new_case(department=OWN)
+    before = AccessRecord.objects.count()
+    assert client_for(team.handler).head(f"/staff/cases/{case.pk}/").status_code == 405
+    assert AccessRecord.objects.count() == before
