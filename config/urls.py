@@ -49,6 +49,7 @@ staff = [
     path("staff/cases/<int:case_id>/attachment/", console_views.case_attachment, name="console-attachment"),
     path("staff/notifications/", notification_views.center, name="notifications"),
     path("staff/notifications/read/", notification_views.mark_read, name="notifications-read"),
+    path("staff/notifications/<int:notification_id>/open/", notification_views.open_case, name="notifications-open"),
     path("staff/notifications/settings/", notification_views.preferences, name="notification-preferences"),
     path("staff/cases/<int:case_id>/publish/", dashboard_views.case_publish_page, name="case-publish"),
     path("staff/publications/<int:publication_id>/withdraw/", dashboard_views.publication_withdraw,

@@ -195,6 +195,11 @@ CITIZEN_NEWS = {"approve", "decline", "ask_question"}
 DECISIONS = {"send_back": "submit_review", "extension_approve": "extension_request",
              "extension_reject": "extension_request", "transfer_return": "transfer"}
 FOLLOWED = ASSIGNING | APPROVALS | CITIZEN_NEWS | set(DECISIONS) | {"transfer", "citizen_answer", "supervise"}
+# What answers an APPROVAL_WAITING notice: once decided it needs nobody's attention.
+SETTLING = {"approve": "submit_review", "send_back": "submit_review",
+            "extension_approve": "extension_request", "extension_reject": "extension_request"}
+# What ends a TRANSFER_OFFERED notice: the offer is taken, refused or withdrawn.
+OFFER_ENDED = {"transfer_accept", "transfer_return", "transfer_withdraw"}
 
 
 def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case] | None = None) -> list[int]:
@@ -205,6 +210,8 @@ def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case]
     # 督办 comes by the thousand from the escalation ladder: one INSERT … SELECT.
     supervised = _supervised_notices([e.pk for e in events if e.kind == "supervise"], now)
     sends_enqueue(supervised)
+    _settled([(e.case_id, Kind.APPROVAL_WAITING, SETTLING[e.kind]) for e in events if e.kind in SETTLING]
+             + [(e.case_id, Kind.TRANSFER_OFFERED, None) for e in events if e.kind in OFFER_ENDED], now)
     events = [e for e in events if e.kind in FOLLOWED and e.kind != "supervise"]
     if not events:
         return supervised
@@ -249,6 +256,18 @@ def notify_case_events(events: Sequence[CaseEvent], *, cases: Mapping[int, Case]
             rows.append(Notification(key=f"{Kind.CITIZEN_NEWS}:{source}:sms", kind=Kind.CITIZEN_NEWS,
                                      channel=Channel.SMS, case=case, created_at=now))
     return supervised + notifications_create(rows)
+
+
+def _settled(ended: list[tuple[int, str, str | None]], now: datetime) -> None:
+    """Notices that asked for something now done (case, notice kind, the event the notice
+    was about or None for any): a decided approval, an offer taken, refused or withdrawn.
+    They need nobody's attention any more, so they count as read for every recipient."""
+    if not ended:
+        return
+    q = Q()
+    for case_id, kind, asked in ended:
+        q |= Q(case_id=case_id, kind=kind, **({"data__event": asked} if asked else {}))
+    Notification.objects.filter(q, in_app=True, read_at__isnull=True).update(read_at=now)
 
 
 def _supervised_notices(event_ids: list[int], now: datetime) -> list[int]:

@@ -6,11 +6,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from intake.validators import parse_id
 from notifications import render as notice
@@ -22,11 +23,23 @@ from notifications.services import inbox, notifications_mark_read
 def center(request: HttpRequest) -> HttpResponse:
     page = Paginator(inbox(request.user), 30).get_page(request.GET.get("page"))  # type: ignore[arg-type]
     # In the centre the case is a link on this site, not the e-mail's absolute address.
+    # Following it marks the notice read (notifications-open).
     items = [
-        (n, notice.render(n, link=False), notice.case_path(n.case_id) if n.case_id else "")
+        (n, notice.render(n, link=False), reverse("notifications-open", args=[n.pk]) if n.case_id else "")
         for n in page.object_list
     ]
     return render(request, "notifications/center.html", {"page": page, "items": items})
+
+
+@login_required
+@require_GET
+def open_case(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Follow a notice to its case: the notice counts as read (one's own notices only)."""
+    n = inbox(request.user).filter(pk=notification_id, case__isnull=False).first()  # type: ignore[arg-type]
+    if n is None or n.case_id is None:
+        raise Http404
+    notifications_mark_read(user=request.user, ids=[n.pk])  # type: ignore[arg-type]
+    return redirect(notice.case_path(n.case_id))
 
 
 @login_required

@@ -241,6 +241,7 @@ TRANSITIONS: dict[str, tuple[type[forms.Form] | None, Service]] = {
     "transfer": (TransferForm, lambda c, u, d: W.case_transfer(case=c, user=u, to=d["to"], reason=d["reason"])),
     "transfer_accept": (None, lambda c, u, d: W.case_transfer_accept(case=c, user=u)),
     "transfer_return": (ReasonForm, lambda c, u, d: W.case_transfer_return(case=c, user=u, reason=d["reason"])),
+    "transfer_withdraw": (ReasonForm, lambda c, u, d: W.case_transfer_withdraw(case=c, user=u, reason=d["reason"])),
     "extension_request": (ExtensionForm, lambda c, u, d: W.case_extension_request(
         case=c, user=u, amount=d["amount"], reason=d["reason"])),
     "extension_approve": (None, lambda c, u, d: W.case_extension_approve(case=c, user=u)),

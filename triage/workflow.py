@@ -21,6 +21,7 @@ thread (internal ones hidden from the reporter); events carry only the message i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,7 +40,7 @@ from intake.models import Message, MessageDirection, MessageKind
 from intake.services import SubmissionError, message_post
 from triage import deadlines
 from triage.audit import event_append, events_append_locked
-from triage.models import CLOSED_STATES, Case, CaseStatus, Department
+from triage.models import CLOSED_STATES, Case, CaseStatus, Department, ReplyTemplate
 from triage.workflow_models import Deadline, DeadlineKind
 
 S = CaseStatus
@@ -199,6 +200,9 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
        on_transfer_target=True),
     _a("transfer_return", _("退回转办"), ACTIVE_HANDLING, None, HANDLERS, _transfer_pending,
        on_transfer_target=True),
+    # The sender takes back a transfer not yet accepted (a mistaken one): the case is theirs
+    # all along, its clocks never stopped.
+    _a("transfer_withdraw", _("撤回转办"), ACTIVE_HANDLING, None, HANDLERS, _transfer_pending),
     _a("extension_request", _("申请延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, HANDLERS, *RUNNING,
        _extension_requestable),
     _a("extension_approve", _("批准延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, {Role.HEAD},
@@ -481,8 +485,23 @@ def case_draft_reply(*, case: Case, user: User, text: str) -> Case:
     case = _lock(case)
     action = _authorize("draft_reply", user=user, case=case)
     text = _required(text, _("请填写答复意见。"))
+    unfilled = unfilled_placeholders(text)
+    if unfilled:
+        raise WorkflowError(_("答复中还有未填写的模板内容：%(p)s。请替换为实际内容后再保存。") % {"p": "".join(unfilled)})
     draft = _post(case, user=user, kind=MessageKind.REPLY, text=text, visible=False)
     return _commit(case, action, user=user, from_status=case.status, payload={"draft": str(draft.pk)})
+
+
+# A reply template's blanks: short runs in full-width brackets, "（核实情况）".
+_PLACEHOLDER = re.compile(r"（[^（）\n]{1,20}）")
+
+
+def unfilled_placeholders(text: str) -> list[str]:
+    """The blanks of the active reply templates still in `text` word for word (a reply
+    sent with "（核实情况）" in it tells the citizen nothing)."""
+    blanks = {m for body in ReplyTemplate.objects.filter(is_active=True).values_list("body", flat=True)
+              for m in _PLACEHOLDER.findall(body)}
+    return sorted(b for b in blanks if b in text)
 
 
 @transaction.atomic
@@ -569,6 +588,18 @@ def case_transfer_return(*, case: Case, user: User, reason: str) -> Case:
     case.transfer_to = None
     return _commit(case, action, user=user, from_status=case.status,
                    payload={"refused_by": refused_by, "note": note})
+
+
+@transaction.atomic
+def case_transfer_withdraw(*, case: Case, user: User, reason: str) -> Case:
+    case = _lock(case)
+    action = _authorize("transfer_withdraw", user=user, case=case)
+    reason = _required(reason, _("撤回转办须说明原因。"))
+    note = _note(case, user=user, text=reason)
+    withdrawn_from = case.transfer_to_id
+    case.transfer_to = None
+    return _commit(case, action, user=user, from_status=case.status,
+                   payload={"withdrawn_from": withdrawn_from, "note": note})
 
 
 # --- extension ------------------------------------------------------------------------------

@@ -27,9 +27,23 @@ def test_it_lists_my_notices_and_shows_the_unread_count(client: Any, office: Off
     page = client.get("/staff/notifications/").content.decode()
     assert case.number in page and "新案件交办" in page
     assert '<span class="badge" title="未读">1</span>' in page
-    # The case is a link on this site; the e-mail's absolute address and <pre> text are not shown.
-    assert f'<a href="/staff/cases/{case.pk}/">查看案件</a>' in page
+    # The case is a link on this site (through the notice, which it marks read); the
+    # e-mail's absolute address and <pre> text are not shown.
+    notice = Notification.objects.get(recipient=office.team.handler)
+    assert f'<a href="/staff/notifications/{notice.pk}/open/">查看案件</a>' in page
     assert "http://" not in page and "<pre>" not in page
+
+
+def test_following_a_notice_to_its_case_marks_it_read(client: Any, office: Office) -> None:
+    case = routed_case()
+    notice = Notification.objects.get(recipient=office.team.handler)
+    client.force_login(office.team.drafter)  # someone else's notice: as if it did not exist
+    assert client.get(f"/staff/notifications/{notice.pk}/open/").status_code == 404
+    client.force_login(office.team.handler)
+    response = client.get(f"/staff/notifications/{notice.pk}/open/")
+    assert response.status_code == 302 and response["Location"] == f"/staff/cases/{case.pk}/"
+    assert Notification.objects.get(pk=notice.pk).read_at is not None
+    assert Notification.objects.get(recipient=office.team.drafter).read_at is None
 
 
 def test_it_does_not_show_other_peoples_notices(client: Any, office: Office) -> None:

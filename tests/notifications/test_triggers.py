@@ -84,6 +84,19 @@ def test_the_heads_notice_says_what_waits_for_approval(office: Office) -> None:
     assert bodies == {"有延期申请待您审批。", "有答复待您审核。"}
 
 
+def test_a_decided_request_no_longer_waits_in_any_heads_centre(office: Office) -> None:
+    case = bring_to(new_case(), "in_progress", office.team)
+    workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
+    waiting = Notification.objects.filter(kind=Kind.APPROVAL_WAITING, in_app=True)
+    assert waiting.filter(read_at__isnull=True).count() == 1
+    workflow.case_extension_approve(case=case, user=office.team.head)
+    assert not waiting.filter(read_at__isnull=True).exists()
+    case = bring_to(case, "in_review", office.team)
+    assert {n.data["event"] for n in waiting.filter(read_at__isnull=True)} == {"submit_review"}
+    workflow.case_send_back(case=case, user=office.team.head, reason="请补充整改时限")
+    assert not waiting.filter(read_at__isnull=True).exists()
+
+
 def test_a_decision_goes_back_to_whoever_asked(office: Office) -> None:
     """Sent back, extension approved or refused, transfer returned: the handler who asked
     hears it (nobody else in the department, and not the head who decided)."""
@@ -140,6 +153,9 @@ def test_a_transfer_offer_tells_the_receiving_department(office: Office) -> None
     workflow.case_transfer(case=case, user=office.team.handler, to=Department.objects.get(code="379901-rs"),
                            reason="属人社局职责")
     assert to(Kind.TRANSFER_OFFERED) == {other.username}
+    # Withdrawn by the sender: the offer no longer waits in the receiver's centre.
+    workflow.case_transfer_withdraw(case=case, user=office.team.handler, reason="选错了部门")
+    assert not Notification.objects.filter(kind=Kind.TRANSFER_OFFERED, read_at__isnull=True).exists()
 
 
 def test_nothing_is_notified_when_the_transition_rolls_back(office: Office) -> None:

@@ -174,7 +174,14 @@ def test_transfer_accept_and_return(team: Team) -> None:
     assert Case.objects.get(pk=case.pk).transfer_to == to
     assert act(client_for(other_team.handler), case, "transfer_return", reason="不在本区。") == 302
     assert Case.objects.get(pk=case.pk).transfer_to is None
+    # A mistaken transfer is taken back before the other side acts on it.
+    act(client, case, "transfer", to=to.pk, reason="事发地在西城区。")
+    assert 'id="action-transfer_withdraw"' in client.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert act(client, case, "transfer_withdraw", reason="选错了部门。") == 302
+    assert Case.objects.get(pk=case.pk).transfer_to is None
+    assert Case.objects.get(pk=case.pk).department.code == OWN  # type: ignore[union-attr]
     act(client, case, "transfer", to=to.pk, reason="事发地确在西城区。")
+    assert act(client_for(other_team.handler), case, "transfer_withdraw", reason="不是我们的。") == 403
     assert act(client_for(other_team.handler), case, "transfer_accept") == 302
     assert Case.objects.get(pk=case.pk).department == to
 
@@ -430,3 +437,18 @@ def test_head_requests_on_the_case_page_record_no_view(team: Team) -> None:
     before = AccessRecord.objects.count()
     assert client_for(team.handler).head(f"/staff/cases/{case.pk}/").status_code == 405
     assert AccessRecord.objects.count() == before
+
+
+def test_a_reply_with_a_templates_blank_left_in_is_refused(team: Team) -> None:
+    ReplyTemplate.objects.create(title="测试模板", body="您好！经核查：\n（核实情况）\n特此答复。", position=99)
+    case = bring_to(new_case(department=OWN), S.IN_PROGRESS, team)
+    client = client_for(team.handler)
+    drafts = Message.objects.filter(kind=MessageKind.REPLY).count()
+    response = client.post(f"/staff/cases/{case.pk}/act/",
+                           {"action": "draft_reply", "draft_reply-text": "您好！经核查：\n（核实情况）\n特此答复。"})
+    text = response.content.decode()
+    assert response.status_code == 400 and "未填写的模板内容：（核实情况）" in text
+    assert "（核实情况）\n特此答复。</textarea>" in text  # kept for editing
+    assert Message.objects.filter(kind=MessageKind.REPLY).count() == drafts and status_of(case) == S.IN_PROGRESS
+    filled = "您好！经核查：楼道杂物已于本周清理（见现场照片）。\n特此答复。"
+    assert act(client, case, "draft_reply", text=filled) == 302 and status_of(case) == S.DRAFTED

@@ -54,6 +54,13 @@ def _with_transfer(world: World, dept: str) -> Case:
     return Case.objects.get(pk=case.pk)
 
 
+def _with_transfer_out(world: World, dept: str) -> Case:
+    """A case of `dept` offered to a neighbouring department, not yet accepted."""
+    case = _case(world, dept, S.ASSIGNED)
+    Case.objects.filter(pk=case.pk).update(transfer_to=Department.objects.get(code="379900-xf"))
+    return Case.objects.get(pk=case.pk)
+
+
 def _with_extension_request(world: World, dept: str) -> Case:
     case = _case(world, dept, S.IN_PROGRESS)
     Deadline.objects.filter(case=case, kind=DeadlineKind.HANDLE).update(requested_extension=10)
@@ -87,6 +94,8 @@ CELLS: dict[str, tuple[Callable[[World, str], Case], Callable[[Case, User], obje
         case=c, user=u, to=Department.objects.get(code="379900-xf"), reason=REASON)),
     "transfer_accept": (_with_transfer, lambda c, u: workflow.case_transfer_accept(case=c, user=u)),
     "transfer_return": (_with_transfer, lambda c, u: workflow.case_transfer_return(case=c, user=u, reason=REASON)),
+    "transfer_withdraw": (_with_transfer_out, lambda c, u: workflow.case_transfer_withdraw(
+        case=c, user=u, reason=REASON)),
     "extension_request": (_in(S.IN_PROGRESS), lambda c, u: workflow.case_extension_request(
         case=c, user=u, amount=10, reason=REASON)),
     "extension_approve": (_with_extension_request, lambda c, u: workflow.case_extension_approve(case=c, user=u)),
@@ -113,7 +122,8 @@ CELLS: dict[str, tuple[Callable[[World, str], Case], Callable[[Case, User], obje
 }
 
 HANDLER_ACTIONS = {"accept", "decline", "return_to_triage", "start", "draft_reply", "submit_review", "transfer",
-                   "transfer_accept", "transfer_return", "extension_request", "suspend", "ask_question", "resume"}
+                   "transfer_accept", "transfer_return", "transfer_withdraw", "extension_request", "suspend",
+                   "ask_question", "resume"}
 HEAD_ONLY = {"approve", "send_back", "extension_approve", "extension_reject"}
 
 
