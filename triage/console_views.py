@@ -277,7 +277,13 @@ def _action_form(name: str, label: str, *, data: Any = None, initial: dict[str, 
         to = form.fields["to"]
         assert isinstance(to, forms.ModelChoiceField)
         to.queryset = (Department.objects.filter(is_active=True).exclude(pk=case.department_id or 0)
-                       .only("pk", "name", "path"))
+                       .select_related("area").only("pk", "name", "path", "area__name"))
+        # Grouped by area in tree order (city, its districts, their townships …) rather than
+        # one flat list of every unit; the queryset still validates the choice.
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for department in to.queryset:
+            groups.setdefault(department.area.name, []).append((department.pk, department.name))
+        to.choices = [("", "---------"), *groups.items()]
     if isinstance(form, ExtensionForm) and case is not None:
         bounds = workflow.extension_bounds(case)
         if bounds is not None:

@@ -174,6 +174,9 @@ def test_transfer_accept_and_return(team: Team) -> None:
     assert Case.objects.get(pk=case.pk).transfer_to == to
     assert act(client_for(other_team.handler), case, "transfer_return", reason="不在本区。") == 302
     assert Case.objects.get(pk=case.pk).transfer_to is None
+    # The departments to transfer to are grouped by area, in tree order.
+    form = client.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert form.index('<optgroup label="清河市">') < form.index('<optgroup label="东城区">')
     # A mistaken transfer is taken back before the other side acts on it.
     act(client, case, "transfer", to=to.pk, reason="事发地在西城区。")
     assert 'id="action-transfer_withdraw"' in client.get(f"/staff/cases/{case.pk}/").content.decode()
