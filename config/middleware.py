@@ -99,7 +99,7 @@ class StaffSessionMiddleware:
                 query = urlencode({"next": request.get_full_path(), "expired": "1"})
                 return HttpResponseRedirect(f"{settings.LOGIN_URL}?{query}")
             staff_auth.session_touch(request.session)
-            if staff_auth.otp_required(user) and not user.is_verified() and path not in _OTP_STEP_PATHS:  # type: ignore[union-attr,attr-defined]
+            if staff_auth.otp_pending(user) and path not in _OTP_STEP_PATHS:
                 if is_api:
                     return HttpResponseForbidden()
                 return HttpResponseRedirect(f"/staff/otp/?{urlencode({'next': request.get_full_path()})}")

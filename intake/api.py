@@ -9,7 +9,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -87,31 +86,21 @@ class ReportSubmitSerializer(serializers.Serializer):
 
 
 class MomentField(serializers.DateTimeField):
-    """A date and time within the years anyone can mean."""
+    """A date and time within the years anyone can mean (DRF runs Django validators)."""
+
+    default_validators = [check_year]
 
     def to_internal_value(self, value: Any) -> Any:
         try:
-            moment = super().to_internal_value(value)
+            return super().to_internal_value(value)
         except OverflowError as exc:  # DRF's time-zone step on a naive time at the start of Python's range
             raise serializers.ValidationError(year_range_error().messages) from exc
-        _check_year(moment)
-        return moment
 
 
 class DayField(serializers.DateField):
     """A date within the years anyone can mean."""
 
-    def to_internal_value(self, value: Any) -> Any:
-        day = super().to_internal_value(value)
-        _check_year(day)
-        return day
-
-
-def _check_year(value: Any) -> None:
-    try:
-        check_year(value)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.messages) from exc
+    default_validators = [check_year]
 
 
 class StaffReportSerializer(ReportSubmitSerializer):

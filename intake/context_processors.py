@@ -14,9 +14,7 @@ def staff(request: HttpRequest) -> dict[str, Callable[[], bool]]:
         from intake import staff_auth
 
         user: Any = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return False
-        return not staff_auth.otp_required(user) or bool(getattr(user, "is_verified", lambda: False)())
+        return user is not None and user.is_authenticated and not staff_auth.otp_pending(user)
 
     # Evaluated only by the staff base template.
     return {"staff_ready": ready}

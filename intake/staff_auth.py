@@ -35,6 +35,13 @@ def otp_required(user: AbstractBaseUser | AnonymousUser) -> bool:
                 or user.has_perm(OTP_PERMISSION))  # type: ignore[union-attr,attr-defined]
 
 
+def otp_pending(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether this signed-in user still owes the TOTP step in this session (the staff
+    pages then offer nothing but the step and signing out)."""
+    verified = getattr(user, "is_verified", None)
+    return otp_required(user) and not (verified is not None and verified())
+
+
 # --- throttling ------------------------------------------------------------------------
 # Counted per username (a keyed hash of it), never per client: no address is stored, and a
 # password-guessing run against one account stops after a few tries wherever it comes from.

@@ -578,28 +578,27 @@ def case_transfer_accept(*, case: Case, user: User) -> Case:
                    payload={"from_department": old, "to_department": case.department_id})
 
 
-@transaction.atomic
 def case_transfer_return(*, case: Case, user: User, reason: str) -> Case:
-    case = _lock(case)
-    action = _authorize("transfer_return", user=user, case=case)
-    reason = _required(reason, _("退回转办须说明原因。"))
-    note = _note(case, user=user, text=reason)
-    refused_by = case.transfer_to_id
-    case.transfer_to = None
-    return _commit(case, action, user=user, from_status=case.status,
-                   payload={"refused_by": refused_by, "note": note})
+    """The department offered the case refuses it; it stays where it was."""
+    return _offer_ended(case, user, "transfer_return", reason, _("退回转办须说明原因。"), party="refused_by")
+
+
+def case_transfer_withdraw(*, case: Case, user: User, reason: str) -> Case:
+    """The sender takes back an offer not yet accepted."""
+    return _offer_ended(case, user, "transfer_withdraw", reason, _("撤回转办须说明原因。"), party="withdrawn_from")
 
 
 @transaction.atomic
-def case_transfer_withdraw(*, case: Case, user: User, reason: str) -> Case:
+def _offer_ended(case: Case, user: User, name: str, reason: str, missing: Promise, *, party: str) -> Case:
+    """A pending transfer ends without moving the case; the event names the department
+    the offer was made to (under `party`) and the note giving the reason."""
     case = _lock(case)
-    action = _authorize("transfer_withdraw", user=user, case=case)
-    reason = _required(reason, _("撤回转办须说明原因。"))
+    action = _authorize(name, user=user, case=case)
+    reason = _required(reason, missing)
     note = _note(case, user=user, text=reason)
-    withdrawn_from = case.transfer_to_id
+    offered_to = case.transfer_to_id
     case.transfer_to = None
-    return _commit(case, action, user=user, from_status=case.status,
-                   payload={"withdrawn_from": withdrawn_from, "note": note})
+    return _commit(case, action, user=user, from_status=case.status, payload={party: offered_to, "note": note})
 
 
 # --- extension ------------------------------------------------------------------------------

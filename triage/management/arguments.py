@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from intake.validators import EARLIEST_YEAR, LATEST_YEAR
+from django.core.exceptions import ValidationError
+
+from intake.validators import EARLIEST_YEAR, LATEST_YEAR, check_year
 
 
 def positive_int(value: str) -> int:
@@ -29,8 +31,10 @@ def plausible_day(value: str) -> date:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
-    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-        raise argparse.ArgumentTypeError(f"not between {EARLIEST_YEAR} and {LATEST_YEAR}: {value!r}")
+    try:
+        check_year(day)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"not between {EARLIEST_YEAR} and {LATEST_YEAR}: {value!r}") from exc
     return day
 
 
