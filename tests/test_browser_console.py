@@ -195,10 +195,13 @@ def test_a_report_is_handled_to_a_rated_reply(
     handler.reload()
     assert ANSWER in handler.locator("#thread").inner_text()
     act(handler, "开始办理", pk)
-    handler.locator("#templates").get_by_role("link", name="已办结（问题已解决）").click()
+    handler.get_by_label("答复意见").fill("经现场核查：")
+    with handler.expect_response(lambda r: r.url.split("#")[0].endswith(f"/staff/cases/{pk}/act/")) as inserted:
+        handler.locator("#templates").get_by_role("button", name="已办结（问题已解决）").click()
+    assert inserted.value.status == 200, body_text(handler)
     handler.wait_for_load_state()
-    draft = handler.get_by_label("答复意见")
-    assert draft.input_value().startswith("您好！您反映的问题已收悉。")
+    draft = handler.get_by_label("答复意见")  # the typed text kept, the template after it
+    assert draft.input_value().startswith("经现场核查：\n\n您好！您反映的问题已收悉。")
     screens.take(handler, "handler-template")
     draft.fill(REPLY)
     act(handler, "拟写答复", pk)
@@ -225,6 +228,9 @@ def test_a_report_is_handled_to_a_rated_reply(
     head.wait_for_load_state()
     assert REPLY in head.locator("#thread").inner_text()
     screens.take(head, "head-case")
+    response = submit_and_wait(head, "审核通过并答复", f"/staff/cases/{pk}/act/")
+    assert response.status == 400 and "请勾选确认后再提交" in body_text(head)  # a stray click sends nothing
+    head.get_by_label("已核对答复内容，确认发送给反映人并办结").check()
     act(head, "审核通过并答复", pk)
     assert head.locator("#case-status").inner_text().strip() == "已办结"
     screens.take(head, "head-approved")

@@ -29,12 +29,13 @@ from intake.selectors import attachment_open, report_content, report_thread
 from intake.services import content_view_record, identity_reveal
 from intake.views import signing_safe_disposition
 from triage import workflow
-from triage.deadlines import DeadlineState, case_deadlines, workdays_left
+from triage.deadlines import DeadlineState, case_deadlines, workdays_left, workdays_waited
 from triage.models import CLOSED_STATES, Case, CaseEvent, CaseStatus, Category, Department, ReplyTemplate
 from triage.publication import can_publish
 from triage.selectors import (
     ALL,
     OPEN,
+    OPEN_STATES,
     CappedPaginator,
     CaseFilters,
     ContentAccess,
@@ -121,6 +122,8 @@ class QueueRow:
     time_left: timedelta | None
     extension_pending: bool = False
     workdays_left: float | None = None
+    # An open case with no running clock: working days since it was registered.
+    waited: float | None = None
 
 
 def _rows(cases: list[Case], now: datetime) -> list[QueueRow]:
@@ -136,8 +139,15 @@ def _rows(cases: list[Case], now: datetime) -> list[QueueRow]:
                              state=state.value if state else "", state_label=str(state.label) if state else "",
                              time_left=left,
                              extension_pending=any(d.requested_extension for d in case.open_deadlines),  # type: ignore[attr-defined]
-                             workdays_left=workdays_left(case.due_at, case.suspended_at or now, calendar)))
+                             workdays_left=workdays_left(case.due_at, case.suspended_at or now, calendar),
+                             waited=_waited(case, now, calendar)))
     return rows
+
+
+def _waited(case: Case, now: datetime, calendar: WorkCalendar) -> float | None:
+    if case.due_at is not None or case.status not in OPEN_STATES:
+        return None
+    return workdays_waited(case.created_at, now, calendar)
 
 
 @require_safe
@@ -183,6 +193,14 @@ class ReasonForm(forms.Form):
 class TextForm(forms.Form):
     text = forms.CharField(label=_lazy("内容"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}),
                            error_messages=TEXT_ERRORS)
+
+
+class ConfirmForm(forms.Form):
+    """A final step that cannot be taken back (the reply goes to the reporter): one tick,
+    so a stray click on a page of cases cannot send it."""
+
+    confirm = forms.BooleanField(label=_lazy("已核对答复内容，确认发送给反映人并办结"),
+                                 error_messages={"required": _lazy("请勾选确认后再提交。")})
 
 
 class TransferForm(ReasonForm):
@@ -236,7 +254,7 @@ TRANSITIONS: dict[str, tuple[type[forms.Form] | None, Service]] = {
     "start": (None, lambda c, u, d: W.case_start(case=c, user=u)),
     "draft_reply": (TextForm, lambda c, u, d: W.case_draft_reply(case=c, user=u, text=d["text"])),
     "submit_review": (None, lambda c, u, d: W.case_submit_for_review(case=c, user=u)),
-    "approve": (None, lambda c, u, d: W.case_approve(case=c, user=u)),
+    "approve": (ConfirmForm, lambda c, u, d: W.case_approve(case=c, user=u)),
     "send_back": (ReasonForm, lambda c, u, d: W.case_send_back(case=c, user=u, reason=d["reason"])),
     "transfer": (TransferForm, lambda c, u, d: W.case_transfer(case=c, user=u, to=d["to"], reason=d["reason"])),
     "transfer_accept": (None, lambda c, u, d: W.case_transfer_accept(case=c, user=u)),
@@ -346,9 +364,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
     notes = [m for m in thread if m.kind in (MessageKind.INTERNAL,) or (
         m.kind == MessageKind.NOTE and not m.visible_to_reporter)]
     exchange = [m for m in thread if m not in notes]
-    template_id = request.GET.get("template", "")
     templates = list(ReplyTemplate.objects.filter(is_active=True)) if content is not None else []
-    chosen = next((t for t in templates if str(t.pk) == template_id), None)
     action_forms = []
     for available in actions_for(user=user, case=case):
         if failed is not None and failed.name == available.name:
@@ -356,8 +372,8 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
             continue
         initial = None
         if available.name == "draft_reply":
-            # A chosen template, else the draft as it stands (revised after 退回修改, not retyped).
-            text = chosen.body if chosen else _current_draft(case, exchange)
+            # The draft as it stands (revised after 退回修改, not retyped).
+            text = _current_draft(case, exchange)
             initial = {"text": text} if text else None
         action_forms.append(_action_form(available.name, available.label, initial=initial, case=case))
     visible = cases_visible_to(user)
@@ -370,6 +386,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, grant_r
         "case": case, "access": access.value, "content": content, "grant_reason": grant_reason,
         "grant_form": grant_form or GrantForm(), "thread": exchange, "notes": notes,
         "deadlines": case_deadlines(case=case), "action_forms": action_forms,
+        "waited": _waited(case, timezone.now(), WorkCalendar()),
         "forms_by_name": {f.name: f for f in action_forms}, "templates": templates,
         "can_note": content is not None and workflow.can_note(user=user, case=case),
         "note_form": note_form or NoteForm(), "duplicates": duplicates, "duplicate_count": duplicate_count,
@@ -432,6 +449,8 @@ def case_act(request: HttpRequest, case_id: int) -> HttpResponse:
                for role in roles_of(user) & action.roles):
         raise PermissionDenied
     _form_class, service = TRANSITIONS[name]
+    if name == "draft_reply" and "template" in request.POST:
+        return _with_template(request, case, str(action.label))
     form = _action_form(name, str(action.label), data=request.POST, case=case)
     data: dict[str, Any] = {}
     if form.form is not None:
@@ -450,6 +469,27 @@ def case_act(request: HttpRequest, case_id: int) -> HttpResponse:
         messages.info(request, _("案件%(n)s已不在您的办理范围内。") % {"n": case.number})
         return redirect("console-queue")
     return redirect("console-case", case_id=case.pk)
+
+
+def _with_template(request: HttpRequest, case: Case, label: str) -> HttpResponse:
+    """A reply template added to the text typed so far (not replacing it), shown for
+    editing; nothing is stored until the handler saves the draft. A button of the draft's
+    own form, so the typed text travels with it without JavaScript."""
+    pk = _int_or_none(request.POST.get("template"))
+    template = ReplyTemplate.objects.filter(is_active=True, pk=pk).first() if pk is not None else None
+    if template is None:
+        failed = ActionForm(name="", label=label, form=None, primary=False, error=_("该答复模板已停用或不存在。"))
+        return _case_page(request, case, failed=failed, status=400)
+    typed = (request.POST.get("draft_reply-text") or "").rstrip()
+    text = f"{typed}\n\n{template.body}" if typed.strip() else template.body
+    form = _action_form("draft_reply", label, initial={"text": text}, case=case)
+    return _case_page(request, case, failed=form)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    """A primary key from a form field; None for anything else (or past the column's range)."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 @require_POST

@@ -324,6 +324,13 @@ def workdays_left(due_at: datetime | None, at: datetime, calendar: WorkCalendar)
     return calendar.working_seconds_between(at, due_at) / DAY_SECONDS
 
 
+def workdays_waited(since: datetime, at: datetime, calendar: WorkCalendar) -> float:
+    """Working days from `since` to `at`: how long an open case with no running clock has
+    waited (an anonymous 检举控告 before 受理 owes no acceptance notice, so nothing counts
+    down for it, and "—" would let it sink out of sight)."""
+    return calendar.working_seconds_between(since, at) / DAY_SECONDS if at > since else 0.0
+
+
 @dataclass(frozen=True)
 class DeadlineView:
     """One clock as the console shows it."""

@@ -144,7 +144,9 @@ def test_the_main_path_through_the_console(team: Team) -> None:
     assert act(head, case, "send_back", reason="请写明整改完成时间。") == 302 and status_of(case) == S.IN_PROGRESS
     act(drafter, case, "draft_reply", text="经核查，物业已于本周清理楼道杂物。")
     act(drafter, case, "submit_review")
-    assert act(head, case, "approve") == 302 and status_of(case) == S.CLOSED
+    assert act(head, case, "approve") == 400 and status_of(case) == S.IN_REVIEW  # not ticked: nothing sent
+    assert not Message.objects.filter(kind=MessageKind.REPLY, visible_to_reporter=True).exists()
+    assert act(head, case, "approve", confirm="on") == 302 and status_of(case) == S.CLOSED
     reply = Message.objects.get(kind=MessageKind.REPLY, visible_to_reporter=True)
     assert reply.author == team.drafter
     Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - timedelta(days=40))
@@ -268,11 +270,24 @@ def test_internal_notes_are_encrypted_and_hidden_from_the_citizen(team: Team) ->
     assert CaseEvent.objects.filter(case=case, kind="note").count() == 1
 
 
-def test_a_reply_template_fills_the_draft(team: Team) -> None:
+def test_a_reply_template_is_added_to_the_text_typed_and_nothing_is_stored(team: Team) -> None:
     case = bring_to(new_case(department=OWN), S.IN_PROGRESS, team)
     template = ReplyTemplate.objects.create(title="测试模板", body="您好！经核查，情况属实。", position=99)
-    page = client_for(team.handler).get(f"/staff/cases/{case.pk}/?template={template.pk}").content.decode()
-    assert "测试模板" in page and "您好！经核查，情况属实。</textarea>" in page
+    client = client_for(team.handler)
+    page = client.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert f'name="template" value="{template.pk}"' in page  # a button of the draft's own form
+    url = f"/staff/cases/{case.pk}/act/"
+    response = client.post(url, {"action": "draft_reply", "template": template.pk, "draft_reply-text": ""})
+    assert response.status_code == 200 and "您好！经核查，情况属实。</textarea>" in response.content.decode()
+    response = client.post(url, {"action": "draft_reply", "template": template.pk, "draft_reply-text": "已到现场。"})
+    assert "已到现场。\n\n您好！经核查，情况属实。</textarea>" in response.content.decode()
+    assert status_of(case) == S.IN_PROGRESS and not Message.objects.filter(report=case.report, kind=MessageKind.REPLY).exists()
+    assert not CaseEvent.objects.filter(case=case, kind="draft_reply").exists()
+    template.is_active = False
+    template.save()
+    for bad in (template.pk, "x", "9" * 30):
+        response = client.post(url, {"action": "draft_reply", "template": bad, "draft_reply-text": "已到现场。"})
+        assert response.status_code == 400 and "已停用或不存在" in response.content.decode()
 
 
 def test_attachment_download_is_recorded(team: Team) -> None:
@@ -294,6 +309,21 @@ def test_the_queue_orders_urgent_then_supervised_then_due(team: Team) -> None:
     Case.objects.filter(pk=urgent.pk).update(urgent=True)
     page = client_for(team.handler).get("/staff/cases/").content.decode()
     assert page.index(urgent.number) < page.index(supervised.number) < page.index(plain.number)
+
+
+def test_an_open_case_without_a_running_clock_shows_how_long_it_has_waited(team: Team) -> None:
+    # An anonymous 检举控告 before 受理 owes no acceptance notice: no clock runs for it.
+    case = new_case(department=OWN, matter_type="accusation")
+    assert case.due_at is None and case.status == S.ASSIGNED
+    Case.objects.filter(pk=case.pk).update(created_at=timezone.now() - timedelta(days=21))
+    client = client_for(team.handler)
+    row = client.get("/staff/cases/").content.decode().split(case.number, 1)[1].split("</tr>", 1)[0]
+    assert "无计时期限" in row and "已等待" in row and "个工作日" in row
+    page = client.get(f"/staff/cases/{case.pk}/").content.decode()
+    assert 'id="no-clock"' in page and "没有期限。" not in page
+    clocked = new_case(department=OWN)
+    assert clocked.due_at is not None
+    assert 'id="no-clock"' not in client.get(f"/staff/cases/{clocked.pk}/").content.decode()
 
 
 def test_filters_and_counts(team: Team) -> None:

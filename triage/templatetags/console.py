@@ -37,3 +37,13 @@ def workdays(value: float | None) -> str:
     if value < 1:
         return _("不足 1 个工作日")
     return _("合 %(n)d 个工作日") % {"n": int(value)}
+
+
+@register.filter
+def waited(value: float | None) -> str:
+    """How long an open case without a running clock has waited, in working days."""
+    if value is None:
+        return ""
+    if value < 1:
+        return _("已等待不足 1 个工作日")
+    return _("已等待 %(n)d 个工作日") % {"n": int(value)}
