@@ -24,6 +24,13 @@ messages_unlabelled.csv or messages_with_replies.csv. A raw message is a row's t
 at least half of the row's character 4-grams (Chinese characters only) occur in it. Each
 fold also predicts the raw twins of its validation rows; macro-F1 is over all twins,
 pooled across the folds (with the clean texts of the same rows for comparison).
+
+Result of 2026-11-25 (seed 42, production pipeline): clean 0.9292 (sd 0.0046), simulated
+raw 0.9293, twins n=204: raw 0.868, clean 0.884. The twins' gap is two messages: the
+model gives the raw and the clean form the same label for 202 of the 204 (both misses on
+the raw side are messages whose raw title or body says more than the published text:
+a fire-safety complaint before the labour one). The twins score below the whole split on
+their clean form too: they are harder rows, not worse handled raw.
 """
 
 from __future__ import annotations
