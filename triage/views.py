@@ -52,7 +52,8 @@ def _departments_by_area(field: forms.Field) -> None:
     """The department picker grouped by area in tree order (city, its districts, their
     townships …), as the console's transfer form, instead of one flat list of every unit;
     the queryset still validates the choice."""
-    assert isinstance(field, forms.ModelChoiceField) and field.queryset is not None
+    assert isinstance(field, forms.ModelChoiceField)
+    assert field.queryset is not None
     groups: dict[str, list[tuple[int, str]]] = {}
     for department in field.queryset.select_related("area").order_by("code"):  # codes nest: tree order
         groups.setdefault(str(department.area), []).append((department.pk, department.name))
