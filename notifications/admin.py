@@ -30,6 +30,9 @@ class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
     readonly_fields = ["attempt", "at", "ok", "status_code", "error", "duration_ms"]
 
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -41,6 +44,9 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = [f.name for f in Notification._meta.fields]
     inlines = [DeliveryInline]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # notifications are made by the services, with their unique keys
+
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -48,6 +54,9 @@ class DeadLetterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["retried_at"]
     readonly_fields = ["notification", "created_at", "error", "retried_at", "retried_by"]
     actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a dead letter is a send that failed for good, never typed in
 
     @admin.action(description=_("重新发送所选通知"))
     def retry(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:

@@ -4,9 +4,13 @@ user page with the staff member's department next to their roles (groups)."""
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Concat, Substr
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import MatterType
@@ -25,17 +29,79 @@ from triage.models import (
     TermRule,
 )
 
+admin.site.site_header = _("清风 系统管理")
+admin.site.site_title = _("清风 系统管理")
+admin.site.index_title = _("系统管理")
+
+
+class DepartmentForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The tree must stay a tree: a department cannot sit under itself or under one of
+    its own sub-departments (its path, and with it every staff scope, would loop)."""
+
+    class Meta:
+        model = Department
+        fields = ("code", "name", "short_name", "kind", "area", "parent", "level", "is_active")
+        help_texts = {"level": _("1 市、2 区县、3 乡镇街道、4 村社区；填 0 则按辖区自动确定。")}
+
+    def clean_parent(self) -> Department | None:
+        parent: Department | None = self.cleaned_data.get("parent")
+        own = self.instance
+        if parent is not None and own.pk is not None and (
+                parent.pk == own.pk or (own.path and parent.path.startswith(own.path))):
+            raise forms.ValidationError(_("上级不能是本部门或其下级部门。"))
+        return parent
+
+
+def department_move(department: Department, old_path: str) -> int:
+    """After a department moved in the tree, rewrite the paths of everything under it
+    (the sub-tree scoping of staff reads them). Returns how many were rewritten."""
+    if not old_path or old_path == department.path:
+        return 0
+    return Department.objects.filter(path__startswith=old_path).exclude(pk=department.pk).update(
+        path=Concat(Value(department.path), Substr("path", len(old_path) + 1)))
+
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("name", "code", "kind", "level", "area", "is_active")
+    form = DepartmentForm
+    list_display = ("name", "code", "kind", "level", "area", "parent", "is_active")
     list_filter = ("kind", "level", "is_active")
-    search_fields = ("name", "code")
+    list_select_related = ("area", "parent")
+    search_fields = ("name", "short_name", "code", "area__name")
+    # Codes nest (379901-… under 379900-…, 379901001-… under 379901-…): code order is tree order.
+    ordering = ("code",)
+
+    def save_model(self, request: HttpRequest, obj: Department, form: Any, change: bool) -> None:
+        with transaction.atomic():
+            old_path = Department.objects.filter(pk=obj.pk).values_list("path", flat=True).first() if change else ""
+            super().save_model(request, obj, form, change)
+            obj.refresh_from_db(fields=["path"])
+            department_move(obj, old_path or "")
+
+
+class CategoryForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Category
+        fields = ("name", "department_suffix", "is_active")
+        help_texts = {
+            "name": _("须与分类模型的标签一致：模型判出的类别按名称对应到这里，改名后需重新训练模型。"),
+            "department_suffix": _("对口部门编码的后缀，如 zj 对应各区县的“…-zj”住建部门；留空则不按类别分流。"),
+        }
+
+    def clean_department_suffix(self) -> str:
+        suffix: str = (self.cleaned_data.get("department_suffix") or "").strip()
+        if suffix and not Department.objects.filter(code__endswith=f"-{suffix}").exists():
+            raise forms.ValidationError(_("没有编码以“-%(suffix)s”结尾的部门，按此类别将无法分流。")
+                                        % {"suffix": suffix})
+        return suffix
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = CategoryForm
     list_display = ("name", "department_suffix", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name", "department_suffix")
 
 
 PLACE_GOVERNMENT = "place_government"  # the 结论 of a routing rule that sends to the place's government (decide.py)
@@ -76,30 +142,157 @@ class TermRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = TermRuleForm
     list_display = ("kind", "term", "label", "weight", "department", "area", "is_active")
     list_filter = ("kind", "is_active")
-    search_fields = ("term", "label")
+    list_select_related = ("department", "area")
+    search_fields = ("term", "label", "department__name", "area__name")
 
 
-@admin.register(ClassifierModel)
 class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("version", "is_active", "created_at", "n_train", "n_corrections", "training_seconds", "pruned_at")
-    exclude = ("artifact",)
-    readonly_fields = ("version", "metrics", "data_hash", "n_train", "n_corrections", "training_seconds", "created_at",
-                       "pruned_at")
+    """Versions are made by training and switched by activation (the same service as
+    `manage.py activate_model`): nothing here is typed in, and the active one stays."""
+
+    list_display = ("version_", "active", "created", "macro_f1", "train_rows", "corrections", "seconds", "pruned")
+    fields = ("version_", "active", "created", "macro_f1", "train_rows", "corrections", "seconds", "pruned",
+              "data_hash_", "metrics_")
+    readonly_fields = fields
+    actions = ["activate"]
+
+    @admin.display(description=_("版本"), ordering="version")
+    def version_(self, obj: ClassifierModel) -> str:
+        return obj.version
+
+    @admin.display(description=_("当前使用"), boolean=True, ordering="is_active")
+    def active(self, obj: ClassifierModel) -> bool:
+        return obj.is_active
+
+    @admin.display(description=_("训练时间"), ordering="created_at")
+    def created(self, obj: ClassifierModel) -> Any:
+        return obj.created_at
+
+    @admin.display(description=_("测试集宏平均 F1"))
+    def macro_f1(self, obj: ClassifierModel) -> Any:
+        value = (obj.metrics or {}).get("macro_f1")
+        return f"{value:.3f}" if isinstance(value, int | float) else "—"
+
+    @admin.display(description=_("训练样本数"))
+    def train_rows(self, obj: ClassifierModel) -> int:
+        return obj.n_train
+
+    @admin.display(description=_("人工更正数"))
+    def corrections(self, obj: ClassifierModel) -> int:
+        return obj.n_corrections
+
+    @admin.display(description=_("训练用时（秒）"))
+    def seconds(self, obj: ClassifierModel) -> str:
+        return f"{obj.training_seconds:.1f}"
+
+    @admin.display(description=_("模型文件清理时间"), ordering="pruned_at")
+    def pruned(self, obj: ClassifierModel) -> Any:
+        return obj.pruned_at or "—"
+
+    @admin.display(description=_("训练数据摘要"))
+    def data_hash_(self, obj: ClassifierModel) -> str:
+        return obj.data_hash
+
+    @admin.display(description=_("评估指标"))
+    def metrics_(self, obj: ClassifierModel) -> Any:
+        return obj.metrics
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ClassifierModel]:
+        return super().get_queryset(request).defer("artifact", "serving")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The active version is never deleted: triage would fall back to the human queue.
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_active)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ClassifierModel]) -> None:
+        super().delete_queryset(request, queryset.exclude(is_active=True))
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        if not request.user.has_perm("triage.change_classifiermodel"):
+            actions.pop("activate", None)
+        return actions
+
+    @admin.action(description=_("设为当前使用的模型（启用或回滚）"))
+    def activate(self, request: HttpRequest, queryset: QuerySet[ClassifierModel]) -> None:
+        from triage.training import TrainingError, activate
+
+        chosen = list(queryset.values_list("version", "pruned_at"))
+        if len(chosen) != 1:
+            self.message_user(request, _("请只选择一个版本。"), messages.ERROR)
+            return
+        version, pruned_at = chosen[0]
+        if pruned_at is not None:
+            self.message_user(request, _("版本 %(v)s 的模型文件已清理，不能启用；请选择保留的版本或重新训练。")
+                              % {"v": version}, messages.ERROR)
+            return
+        try:
+            activate(version)
+        except TrainingError:
+            self.message_user(request, _("版本 %(v)s 未能启用。") % {"v": version}, messages.ERROR)
+            return
+        self.message_user(request, _("已启用版本 %(v)s，新来件将按此模型分流。") % {"v": version}, messages.SUCCESS)
+
+
+admin.site.register(ClassifierModel, ClassifierModelAdmin)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A record kept by the services: shown, never typed in, edited or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CaseAdmin(ReadOnlyAdmin):
+    """Read-only: a case changes only through the workflow, which writes a hash-chained
+    event for every change; an edit here would bypass the record (and could rewrite the
+    chain head). Handling happens in the console."""
+
     list_display = ("__str__", "status", "department", "category", "urgent", "confidence", "created_at")
     list_filter = ("status", "urgent", "category")
-    raw_id_fields = ("report", "duplicate_of", "department")
-    readonly_fields = ("fingerprint", "fp_band0", "fp_band1", "fp_band2", "fp_band3", "triage_explanation")
+    list_select_related = ("department", "category")
+    exclude = ("report", "fingerprint", "fp_band0", "fp_band1", "fp_band2", "fp_band3", "audit_head")
+    raw_id_fields = ("duplicate_of", "split_from", "department", "transfer_to")
 
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("user", "department")
+    list_display = ("staff_user", "staff_department")
     list_select_related = ("user", "department")
-    search_fields = ("user__username", "department__name")
+    search_fields = ("user__username", "user__first_name", "department__name")
+
+    @admin.display(description=_("用户"), ordering="user__username")
+    def staff_user(self, profile: StaffProfile) -> str:
+        return str(profile.user)
+
+    @admin.display(description=_("部门"), ordering="department__code")
+    def staff_department(self, profile: StaffProfile) -> str:
+        return str(profile.department)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        return _labelled(super().formfield_for_foreignkey(db_field, request, **kwargs), db_field.name)
+
+
+def _labelled(field: Any, name: str) -> Any:
+    """Chinese labels for the placement form's fields (the model's are unnamed)."""
+    labels = {"user": _("用户"), "department": _("部门")}
+    if field is not None and name in labels:
+        field.label = labels[name]
+    return field
 
 
 class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
@@ -107,6 +300,11 @@ class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
 
     model = StaffProfile
     can_delete = False
+    verbose_name = _("工作部门")
+    verbose_name_plural = _("工作部门")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        return _labelled(super().formfield_for_foreignkey(db_field, request, **kwargs), db_field.name)
 
 
 def _role_labels() -> dict[str, str]:
@@ -145,7 +343,15 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
 User = get_user_model()
 admin.site.unregister(User)
 admin.site.register(User, StaffUserAdmin)
-admin.site.register(Correction)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(ReadOnlyAdmin):
+    """The record of who corrected triage, when and why; the next training reads it."""
+
+    list_display = ("at", "user", "kind", "case", "old_category", "new_category", "old_department", "new_department")
+    list_filter = ("kind",)
+    list_select_related = ("user", "case", "old_category", "new_category", "old_department", "new_department")
 
 
 @admin.register(DeadlinePolicy)

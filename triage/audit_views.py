@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
 
@@ -19,11 +20,13 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from intake.models import AccessKind, AccessRecord
+from intake.validators import check_year
 from triage.audit import AuditSummary, audit_run_request, audit_verify
 from triage.models import AuditRun, Case
 
@@ -59,6 +62,26 @@ class AccessFilterForm(forms.Form):
     username = forms.CharField(label=_lazy("查阅人"), required=False, max_length=150)
     kind = forms.ChoiceField(label=_lazy("类型"), required=False, choices=[("", _lazy("全部")), *AccessKind.choices])
     case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20)
+    since = forms.DateField(label=_lazy("自"), required=False, validators=[check_year],
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_lazy("至"), required=False, validators=[check_year],
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_case(self) -> int | None:
+        """A case number that names no case is said so, rather than showing an empty log."""
+        number = self.cleaned_data["case"]
+        if not number:
+            return None
+        case_id = _case_id(number)
+        if case_id is None:
+            raise forms.ValidationError(_("找不到该案件。"))
+        return case_id
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", _("结束日期不能早于开始日期。"))
+        return data
 
 
 class VerifyForm(forms.Form):
@@ -77,17 +100,27 @@ class VerifyForm(forms.Form):
 
 def _records(form: AccessFilterForm) -> Any:
     records = AccessRecord.objects.select_related("user").order_by("-at")
-    if not form.is_valid():
+    if not form.is_bound:
         return records
+    if not form.is_valid():
+        return records.none()  # the form says what is wrong; an unfiltered log would read as the answer
     data = form.cleaned_data
     if data["username"]:
-        records = records.filter(user__username=data["username"].strip())
+        records = records.filter(user__username__iexact=data["username"].strip())
     if data["kind"]:
         records = records.filter(kind=data["kind"])
     if data["case"]:
-        case_id = _case_id(data["case"])
-        records = records.filter(report_id__in=Case.objects.filter(pk=case_id or 0).values_list("report_id", flat=True))
+        records = records.filter(report_id__in=Case.objects.filter(pk=data["case"]).values_list("report_id", flat=True))
+    if data["since"]:
+        records = records.filter(at__gte=_day_start(data["since"]))
+    if data["until"]:
+        records = records.filter(at__lt=_day_start(data["until"] + timedelta(days=1)))
     return records
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight of a local day, as an aware datetime."""
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _with_cases(records: list[AccessRecord]) -> list[tuple[AccessRecord, list[Case]]]:

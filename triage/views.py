@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,7 +22,7 @@ from intake.selectors import report_content
 from intake.services import content_view_record
 from intake.validators import parse_id
 from triage.models import Case, CaseStatus, Category, Department
-from triage.selectors import QueueFilters, cases_visible_to, triage_queue
+from triage.selectors import ContentAccess, QueueFilters, cases_visible_to, content_access, triage_queue
 from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
 
 PAGE_SIZE = 50
@@ -35,7 +36,7 @@ class QueueFilterForm(forms.Form):
         label=_lazy("事项类型"), required=False, choices=[("", _lazy("全部")), *MatterType.choices]
     )
     level = forms.TypedChoiceField(
-        label=_lazy("层级"), required=False, coerce=int, empty_value=None,
+        label=_lazy("建议部门层级"), required=False, coerce=int, empty_value=None,
         choices=[("", _lazy("全部")), (1, _lazy("市")), (2, _lazy("区县")), (3, _lazy("乡镇街道")), (4, _lazy("村社区"))],
     )
     min_age_days = forms.IntegerField(label=_lazy("等待天数≥"), required=False, min_value=0, max_value=3650)
@@ -47,10 +48,27 @@ class QueueFilterForm(forms.Form):
         category.choices = [("", _("全部")), *((c.name, str(c)) for c in Category.objects.all())]
 
 
+def _departments_by_area(field: forms.Field) -> None:
+    """The department picker grouped by area in tree order (city, its districts, their
+    townships …), as the console's transfer form, instead of one flat list of every unit;
+    the queryset still validates the choice."""
+    assert isinstance(field, forms.ModelChoiceField)
+    assert field.queryset is not None
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for department in field.queryset.select_related("area").order_by("code"):  # codes nest: tree order
+        groups.setdefault(str(department.area), []).append((department.pk, department.name))
+    field.choices = [("", "---------"), *groups.items()]
+
+
 class CorrectForm(forms.Form):
-    category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.all(), required=False)
+    category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.filter(is_active=True),
+                                      required=False, help_text=_lazy("不选则保留建议类别。"))
     department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
     reason = forms.CharField(label=_lazy("更正原因"), max_length=500)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _departments_by_area(self.fields["department"])
 
 
 class MergeForm(forms.Form):
@@ -63,6 +81,10 @@ class SplitPartForm(forms.Form):
     department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
     note = forms.CharField(label=_lazy("本项事项"), max_length=200, required=False,
                            help_text=_lazy("简述本项反映的事项，勿填写姓名、电话等个人信息。"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _departments_by_area(self.fields["department"])
 
 
 # Rows left blank are ignored; two rows are the least a split needs.
@@ -105,15 +127,24 @@ def bulk_accept(request: HttpRequest) -> HttpResponse:
     if not ids:
         messages.warning(request, _("请先勾选要按建议交办的案件。"))
         return redirect("triage-queue")
-    accepted, skipped = 0, 0
+    ids = list(dict.fromkeys(ids))
+    accepted = 0
     with transaction.atomic():
         for case in cases_visible_to(request.user).filter(pk__in=ids):  # type: ignore[arg-type]
             try:
                 triage_accept(case=case, user=request.user)  # type: ignore[arg-type]
                 accepted += 1
             except TriageError:
-                skipped += 1
-    messages.success(request, _("已交办 %(a)d 件；%(s)d 件缺少承办部门或状态已变化，未处理。") % {"a": accepted, "s": skipped})
+                pass
+    # A ticked case out of reach (or gone) counts as not handled, like one without a department.
+    skipped = len(ids) - accepted
+    if not accepted:
+        messages.error(request, _("所选 %(s)d 件均未交办：缺少建议部门或已不在待分流状态。") % {"s": skipped})
+    elif skipped:
+        messages.warning(request, _("已交办 %(a)d 件；%(s)d 件缺少建议部门或已不在待分流状态，未处理。")
+                         % {"a": accepted, "s": skipped})
+    else:
+        messages.success(request, _("已交办 %(a)d 件。") % {"a": accepted})
     return redirect("triage-queue")
 
 
@@ -124,6 +155,10 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_or_404(request, case_id)
     content = None
     if request.method == "POST" and request.POST.get("action") == "view_content":
+        # The one content policy (as in the console): a holder of the triage permission
+        # without the content permission, or beyond their scope, reads nothing.
+        if content_access(user=request.user, case=case) != ContentAccess.DIRECT:  # type: ignore[arg-type]
+            raise PermissionDenied
         # Every human view of content is an audit record.
         content_view_record(report=case.report, user=request.user, kind=AccessKind.VIEW_CONTENT)  # type: ignore[arg-type]
         content = report_content(case.report)
@@ -131,9 +166,11 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 
 
 def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_formset: Any = None,
-               split_reason: SplitReasonForm | None = None, split_error: str = "", status: int = 200) -> HttpResponse:
-    correct_form = CorrectForm(initial={"category": case.category, "department": case.department})
-    merge_form = MergeForm()
+               split_reason: SplitReasonForm | None = None, split_error: str = "",
+               correct_form: CorrectForm | None = None, merge_form: MergeForm | None = None,
+               status: int = 200) -> HttpResponse:
+    correct_form = correct_form or CorrectForm(initial={"category": case.category, "department": case.department})
+    merge_form = merge_form or MergeForm()
     if split_formset is None:
         split_formset = SplitPartFormSet(prefix="part", initial=[{"category": case.category, "department": case.department}])
     visible = cases_visible_to(request.user)  # type: ignore[arg-type]
@@ -144,6 +181,7 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_f
         "split_formset": split_formset, "split_reason": split_reason or SplitReasonForm(prefix="split"),
         "split_error": split_error,
         "explanation": case.triage_explanation or {}, "duplicates": duplicates, "splits": splits,
+        "can_view_content": content_access(user=request.user, case=case) == ContentAccess.DIRECT,  # type: ignore[arg-type]
         "can_act": case.status == CaseStatus.AWAITING_TRIAGE,
         "can_split": case.status == CaseStatus.AWAITING_TRIAGE and case.split_from_id is None,
     }, status=status)
@@ -186,29 +224,36 @@ def case_split(request: HttpRequest, case_id: int) -> HttpResponse:
 def case_action(request: HttpRequest, case_id: int) -> HttpResponse:
     case = _case_or_404(request, case_id)
     action = request.POST.get("action")
+    # On bad input the page comes back with what the officer typed and the reason, nothing stored.
+    correct_form = CorrectForm(request.POST) if action == "correct" else None
+    merge_form = MergeForm(request.POST) if action == "merge" else None
     try:
         if action == "accept":
             triage_accept(case=case, user=request.user)  # type: ignore[arg-type]
-            messages.success(request, _("已按建议交办。"))
-        elif action == "correct":
-            form = CorrectForm(request.POST)
-            if not form.is_valid():
-                raise TriageError(" ".join(str(e) for errs in form.errors.values() for e in errs))
-            triage_correct(case=case, user=request.user, category=form.cleaned_data["category"],  # type: ignore[arg-type]
-                           department=form.cleaned_data["department"], reason=form.cleaned_data["reason"])
-            messages.success(request, _("已更正并交办；更正将用于下次模型训练。"))
-        elif action == "merge":
-            merge = MergeForm(request.POST)
-            if not merge.is_valid():
+            messages.success(request, _("已按建议交办 %(n)s。") % {"n": case.number})
+        elif correct_form is not None:
+            if not correct_form.is_valid():
+                raise TriageError(_("更正未成功，请按提示修改。"))
+            triage_correct(case=case, user=request.user,  # type: ignore[arg-type]
+                           category=correct_form.cleaned_data["category"],
+                           department=correct_form.cleaned_data["department"],
+                           reason=correct_form.cleaned_data["reason"])
+            messages.success(request, _("已更正并交办 %(n)s；更正将用于下次模型训练。") % {"n": case.number})
+        elif merge_form is not None:
+            if not merge_form.is_valid():
                 raise TriageError(_("请填写要并入的案件编号和原因。"))
-            target = _case_by_number(request, merge.cleaned_data["into"])
-            triage_merge(case=case, into=target, user=request.user, reason=merge.cleaned_data["reason"])  # type: ignore[arg-type]
+            target = _case_by_number(request, merge_form.cleaned_data["into"])
+            triage_merge(case=case, into=target, user=request.user,  # type: ignore[arg-type]
+                         reason=merge_form.cleaned_data["reason"])
             messages.success(request, _("已并入案件 %(n)s。") % {"n": target.number})
         else:
             raise TriageError(_("未知操作。"))
     except TriageError as exc:
         messages.error(request, str(exc))
-        return redirect("triage-case", case_id=case.pk)
+        if correct_form is None and merge_form is None:
+            return redirect("triage-case", case_id=case.pk)
+        case.refresh_from_db()
+        return _case_page(request, case, correct_form=correct_form, merge_form=merge_form, status=400)
     return redirect("triage-queue")
 
 
