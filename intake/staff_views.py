@@ -90,6 +90,7 @@ def _log(request: HttpRequest, channel: str) -> HttpResponse:
                     "report": result.report,
                     "channel": channel,
                     "title": _(title),
+                    "again": f"log-{channel}",
                 },
                 status=201,
             )

@@ -4,14 +4,18 @@ JavaScript needed, no receipt in any URL, nothing about the client stored."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from functools import wraps
 from typing import Any
 
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from intake import abuse, handoff
 from intake.forms import (
@@ -22,7 +26,7 @@ from intake.forms import (
     ReviewRequestForm,
     uploads_from,
 )
-from intake.models import Attachment, Channel, MessageDirection, Report, Source
+from intake.models import Attachment, Channel, MessageDirection, MessageKind, Report, Source
 from intake.selectors import attachment_open, report_by_receipt, report_thread
 from intake.services import (
     IdentityInput,
@@ -41,11 +45,12 @@ from intake.validators import format_receipt
 # status access token that only a receipt holder gets.
 _ACCESS_SALT = "qingfeng.status-access"
 ACCESS_MAX_AGE = 30 * 60
+# Marked for translation here, translated when shown.
 TOKEN_MESSAGES = {
-    "expired": "页面已过期，请重新提交。",
-    "invalid": "页面已失效，请刷新后重新提交。",
-    "too_fast": "提交过快，请稍候再试。",
-    "reused": "此表单已经提交过。如需再次反映，请重新打开页面填写。",
+    "expired": gettext_noop("页面已过期，请重新提交。"),
+    "invalid": gettext_noop("页面已失效，请刷新后重新提交。"),
+    "too_fast": gettext_noop("提交过快，请稍候再试。"),
+    "reused": gettext_noop("此表单已经提交过。如需再次反映，请重新打开页面填写。"),
 }
 
 
@@ -83,7 +88,7 @@ def submit(request: HttpRequest) -> HttpResponse:
         else:
             data = form.cleaned_data
             identity = None
-            if any(data.get(k) for k in ("name", "mobile", "id_number")):
+            if any(data.get(k) for k in ("name", "mobile", "id_number", "sms_opt_in")):
                 identity = IdentityInput(
                     name=data["name"], mobile=data["mobile"], id_number=data["id_number"], sms_opt_in=data["sms_opt_in"]
                 )
@@ -115,6 +120,7 @@ def submit(request: HttpRequest) -> HttpResponse:
                         "case_number": _case_number(result.report),
                         "received_at": result.report.received_at,
                         "named": result.report.is_named,
+                        "attachments": bool(data["attachments"]),
                     },
                     status=201,
                 )
@@ -146,14 +152,37 @@ def _lookup_form(*, receipt: str = "") -> ReceiptLookupForm:
     return ReceiptLookupForm(initial={"form_token": abuse.issue_form_token("lookup"), "receipt": receipt})
 
 
+def _open_question(thread: list[Any]) -> Any:
+    """The handler's newest question if the reporter has not written since, else None."""
+    for message in reversed(thread):
+        if message.direction != MessageDirection.TO_REPORTER:
+            return None
+        if message.kind == MessageKind.QUESTION:
+            return message
+    return None
+
+
+# Where each form of the status page sits: a failed POST's answer starts at the top of a long
+# page, so its alert links down to the form that needs the citizen (no JavaScript needed).
+FORM_ANCHORS = {"message_form": "message", "feedback_form": "feedback", "review_form": "review"}
+
+
 def _status_page(request: HttpRequest, report: Report, *, status: int = 200, forms: dict[str, Any] | None = None,
                  notice: str = "") -> HttpResponse:
     summary = handoff.case_summary(report.pk)
+    review_requested = report.review_requests.order_by("-created_at").values_list("created_at", flat=True).first()
+    if summary is not None and summary.closed_at and review_requested and review_requested > summary.closed_at:
+        # Reopened for review (复查) and not closed again: the earlier closing is no longer
+        # the case's state, its new deadline is.
+        summary = replace(summary, closed_at=None)
     access = _access_token(report)
+    thread = report_thread(report, for_reporter=True)
     context: dict[str, Any] = {
         "report": report,
         "summary": summary,
-        "thread": report_thread(report, for_reporter=True),
+        "thread": thread,
+        "open_question": _open_question(thread),
+        "review_requested": review_requested,
         "access": access,
         "notice": notice,
         "message_form": ReporterMessageForm(initial={"access": access}),
@@ -171,13 +200,29 @@ def _status_page(request: HttpRequest, report: Report, *, status: int = 200, for
         "review_form": summary is not None and summary.can_request_review,
     }
     context["hidden_errors"] = []
+    context["failed_form"] = ""
     for name, form in (forms or {}).items():
         form.data = form.data.copy()
         form.data["access"] = access
         context[name] = form
         if not shown[name]:
             context["hidden_errors"] += [str(m) for messages in form.errors.values() for m in messages]
+        elif form.errors:
+            context["failed_form"] = FORM_ANCHORS[name]
     return render(request, "intake/status.html", context, status=status)
+
+
+def _post_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A status form's target: a POST does its work; a GET (a bookmark, a typed address, a
+    reload after the page expired) is sent to the look-up page instead of a blank 405."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return redirect("status")
+        return view(request)
+
+    return require_http_methods(["GET", "HEAD", "POST"])(wrapper)
 
 
 @csrf_exempt
@@ -221,7 +266,7 @@ def _expired(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def status_message(request: HttpRequest) -> HttpResponse:
     report = _report_from_access(request.POST.get("access", ""))
     if report is None:
@@ -240,7 +285,7 @@ def status_message(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def status_feedback(request: HttpRequest) -> HttpResponse:
     report = _report_from_access(request.POST.get("access", ""))
     if report is None:
@@ -258,7 +303,7 @@ def status_feedback(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def status_review(request: HttpRequest) -> HttpResponse:
     report = _report_from_access(request.POST.get("access", ""))
     if report is None:
@@ -275,7 +320,7 @@ def status_review(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@_post_only
 def status_attachment(request: HttpRequest) -> HttpResponse:
     """A file in the reporter's own thread, by POST so nothing identifying is in a URL."""
     report = _report_from_access(request.POST.get("access", ""))

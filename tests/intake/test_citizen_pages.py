@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from intake import abuse
 from intake.models import Feedback, Message, MessageDirection, MessageKind, Report, ReviewRequest
+from intake.services import UploadInput
 from tests.factories import SAMPLE_BODY, submit
 from triage.models import Case, CaseStatus
 
@@ -264,3 +265,113 @@ def test_a_refused_lookup_keeps_the_code_typed(client: Client, demo_org: None, s
 def test_pages_answer_head_like_get(client: Client, demo_org: None, path: str) -> None:
     # /healthz may answer 503 here (no worker runs for this test): HEAD answers as GET does.
     assert client.head(path).status_code == client.get(path).status_code != 405
+
+
+def test_sms_reminders_without_a_mobile_number_are_refused_not_dropped(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form(sms_opt_in="on"))
+    assert response.status_code == 400 and "选择短信提醒需要填写手机号码" in response.content.decode()
+    assert not Report.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"body": ""}, "请填写反映内容。"),
+        ({"body": "字" * 20001}, "不能超过 20000 个字（现在 20001 个字）。"),
+        ({"title": "字" * 501}, "不能超过 500 个字（现在 501 个字）。"),
+        ({"accused": "某\x00单位"}, "含有无效字符。"),
+        ({"area": "999999"}, "所选地点已不存在，请重新选择。"),
+    ],
+)
+def test_form_errors_are_plain_chinese_not_djangos_own(client: Client, demo_org: None, fields: dict[str, str],
+                                                       message: str) -> None:
+    response = client.post("/report/", _form(**fields))
+    text = response.content.decode()
+    assert response.status_code == 400 and message in text
+    assert "确保该变量" not in text and "不允许是用空字符串" not in text and "选择一个有效的选项" not in text
+    assert not Report.objects.exists()
+
+
+def test_one_submission_names_every_problem(client: Client, demo_org: None) -> None:
+    response = client.post("/report/", _form(body="", mobile="123", id_number="123"))
+    text = response.content.decode()
+    assert response.status_code == 400
+    assert "请填写反映内容" in text and "11位大陆手机号码" in text and "应为18位" in text
+
+
+def test_form_token_refusals_are_translated(client: Client, demo_org: None) -> None:
+    data = _form()
+    assert client.post("/report/", data).status_code == 201
+    response = client.post("/report/", data, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400 and "already been submitted" in response.content.decode()
+
+
+def test_the_receipt_page_says_how_to_keep_the_code(client: Client, demo_org: None) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import png_bytes
+
+    text = client.post("/report/", _form()).content.decode()
+    assert 'id="receipt-keeping"' in text and "抄在纸上" in text
+    assert "删除附件中的拍摄地点" not in text  # nothing was attached
+    photo = SimpleUploadedFile("a.png", png_bytes("作者"), content_type="image/png")
+    text = client.post("/report/", {**_form(), "attachments": [photo]}).content.decode()
+    assert "删除附件中的拍摄地点" in text
+
+
+def test_an_open_question_is_pointed_out_until_it_is_answered(client: Client, demo_org: None) -> None:
+    from intake.services import message_post
+
+    result = submit()
+    message_post(report=result.report, direction=MessageDirection.TO_REPORTER, kind=MessageKind.QUESTION,
+                 text="请补充具体楼栋号。")
+    text = _lookup(client, result.receipt or "").content.decode()
+    assert 'id="open-question"' in text and "回答询问" in text
+    english = client.post("/status/", {"form_token": abuse.issue_form_token("lookup"), "receipt": result.receipt},
+                          HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "waiting for your answer" in english
+    answered = client.post("/status/message/", {"access": _access(_lookup(client, result.receipt or "")),
+                                                "body": "3号楼2单元。"}).content.decode()
+    assert 'id="open-question"' not in answered and "回答询问" not in answered
+
+
+def test_a_refused_form_far_down_the_page_is_pointed_to_from_the_top(client: Client, demo_org: None) -> None:
+    result = submit()
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=timezone.now())
+    response = client.post("/status/feedback/", {"access": _access(_lookup(client, result.receipt or ""))})
+    text = response.content.decode()
+    assert response.status_code == 400
+    assert 'href="#feedback"' in text and 'id="feedback"' in text and "请选择满意、基本满意或不满意" in text
+
+
+def test_a_case_reopened_for_review_shows_the_request_not_its_old_closing(client: Client, demo_org: None) -> None:
+    result = submit()
+    closed = timezone.now() - timedelta(days=2)
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=closed)
+    page = _lookup(client, result.receipt or "")
+    response = client.post("/status/review/", {"access": _access(page), "reason": "问题依旧存在，申请复查。"})
+    text = response.content.decode()
+    assert response.status_code == 200 and 'id="review-requested"' in text
+    assert f"已于 {timezone.localtime(closed):%Y-%m-%d} 办结" not in text
+
+
+@pytest.mark.parametrize("path", ["/status/message/", "/status/feedback/", "/status/review/", "/status/attachment/"])
+def test_opening_a_status_forms_address_leads_to_the_lookup(client: Client, demo_org: None, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"] == "/status/"
+
+
+def test_an_attachment_link_is_one_translated_phrase(client: Client, demo_org: None) -> None:
+    from intake.services import reporter_message_post
+    from tests.factories import png_bytes
+
+    result = submit()
+    reporter_message_post(report=result.report, text="照片", uploads=[UploadInput(name="a.png", data=png_bytes())])
+    text = client.post("/status/", {"form_token": abuse.issue_form_token("lookup"), "receipt": result.receipt},
+                       HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Download attachment: a.png" in text
+
+
+def test_a_checkbox_sits_inside_its_label(client: Client, demo_org: None) -> None:
+    text = client.get("/report/").content.decode()
+    assert re.search(r'<label for="id_sms_opt_in"><input type="checkbox" name="sms_opt_in"', text)

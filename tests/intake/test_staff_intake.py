@@ -91,3 +91,32 @@ def test_a_call_in_year_one_is_refused(desk: Client) -> None:
     response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "call_started_at": "0001-01-01T00:00"})
     assert response.status_code == 400 and "日期应在 2000 年至 2099 年之间" in response.content.decode()
     assert not Report.objects.exists()
+
+
+def test_a_call_form_names_every_problem_at_once(desk: Client) -> None:
+    response = desk.post("/staff/intake/call/", {"body": SAMPLE_BODY, "caller_number": "abc",
+                                                  "call_started_at": "2099-01-01T10:00", "call_duration_seconds": -5})
+    text = response.content.decode()
+    assert response.status_code == 400
+    assert "来电号码格式不正确" in text and "来电时间不能晚于现在" in text and "通话时长不能为负数" in text
+    assert not Report.objects.exists()
+
+
+def test_the_desk_form_starts_with_the_channels_own_facts(desk: Client) -> None:
+    text = desk.get("/staff/intake/call/").content.decode()
+    assert text.index("来电信息") < text.index('name="caller_number"') < text.index('name="body"') < text.index(
+        'name="name"')
+    assert "以及反映人的诉求" in text and "以及您的诉求" not in text
+
+
+def test_a_letters_slip_says_when_it_arrived_and_offers_the_next_one(desk: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    received = timezone.localdate() - timedelta(days=3)
+    response = desk.post("/staff/intake/letter/", {"body": SAMPLE_BODY, "received_on": received.isoformat()})
+    text = response.content.decode()
+    assert response.status_code == 201
+    assert "收到时间" in text and "登记时间" not in text
+    assert "交给或寄给来信人" in text and 'id="log-another" href="/staff/intake/letter/"' in text
