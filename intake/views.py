@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from functools import wraps
 from typing import Any
 
@@ -171,10 +170,6 @@ def _status_page(request: HttpRequest, report: Report, *, status: int = 200, for
                  notice: str = "") -> HttpResponse:
     summary = handoff.case_summary(report.pk)
     review_requested = report.review_requests.order_by("-created_at").values_list("created_at", flat=True).first()
-    if summary is not None and summary.closed_at and review_requested and review_requested > summary.closed_at:
-        # Reopened for review (复查) and not closed again: the earlier closing is no longer
-        # the case's state, its new deadline is.
-        summary = replace(summary, closed_at=None)
     access = _access_token(report)
     thread = report_thread(report, for_reporter=True)
     context: dict[str, Any] = {

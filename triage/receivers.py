@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -71,13 +71,19 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
         status_label=str(case.get_status_display()),
         department=case.department.name if case.department else None,
         deadline=timezone.localdate(case.due_at) if case.due_at else None,
-        closed_at=case.closed_at,
+        closed_at=_closed_at(case),
         accepts_messages=case.status != CaseStatus.ARCHIVED,
         can_rate=case.status == CaseStatus.CLOSED and all_closed,
         can_request_review=all_closed and in_window and case.status != CaseStatus.ARCHIVED
         and case.review_round < MAX_REVIEW_ROUNDS,
         parts=tuple(_part(c) for c in [case, *others]) if others else (),
     )
+
+
+def _closed_at(case: Case) -> datetime | None:
+    """When the case was closed, if it is closed now: a case reopened for review (复查)
+    keeps the earlier `closed_at` for the review window, but is not closed."""
+    return case.closed_at if case.status in CLOSED_STATES else None
 
 
 def _part(case: Case) -> CasePart:
@@ -87,7 +93,7 @@ def _part(case: Case) -> CasePart:
         status_label=str(case.get_status_display()),
         department=case.department.name if case.department else None,
         deadline=timezone.localdate(case.due_at) if case.due_at else None,
-        closed_at=case.closed_at,
+        closed_at=_closed_at(case),
     )
 
 

@@ -179,9 +179,9 @@ def triage_accept(*, case: Case, user: User) -> Case:
     """A triage officer accepts the suggestion as it stands."""
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status != CaseStatus.AWAITING_TRIAGE:
-        raise TriageError("只有待分流的案件可以分流。")
+        raise TriageError(_("只有待分流的案件可以分流。"))
     if case.department is None:
-        raise TriageError("请先选择承办部门。")
+        raise TriageError(_("请先选择承办部门。"))
     workflow.triage_authorize(case=case, user=user, action="triage_accept")
     case.status = CaseStatus.ASSIGNED
     case.queue_reason = ""
@@ -195,10 +195,10 @@ def triage_correct(*, case: Case, user: User, category: Category | None, departm
     """Correct category and/or department and assign; the correction teaches the model."""
     reason = (reason or "").strip()
     if not reason:
-        raise TriageError("更正分流须说明原因。")
+        raise TriageError(_("更正分流须说明原因。"))
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status not in (CaseStatus.AWAITING_TRIAGE, CaseStatus.ASSIGNED):
-        raise TriageError("该案件已受理，不能在分流环节更正。")
+        raise TriageError(_("该案件已受理，不能在分流环节更正。"))
     workflow.triage_authorize(case=case, user=user, action="triage_correct")
     from_status = case.status
     correction = Correction.objects.create(
@@ -225,12 +225,12 @@ def triage_merge(*, case: Case, into: Case, user: User, reason: str) -> Case:
     """Link a report to an earlier case about the same matter and hand it to the same
     department; the earlier case shows it among its linked reports."""
     if not (reason or "").strip():
-        raise TriageError("合并须说明原因。")
+        raise TriageError(_("合并须说明原因。"))
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.pk == into.pk:
-        raise TriageError("不能并入自身。")
+        raise TriageError(_("不能并入自身。"))
     if case.status != CaseStatus.AWAITING_TRIAGE:
-        raise TriageError("只有待分流的案件可以合并。")
+        raise TriageError(_("只有待分流的案件可以合并。"))
     workflow.triage_authorize(case=case, user=user, action="triage_merge")
     root = into.duplicate_of or into
     case.duplicate_of = root

@@ -343,15 +343,18 @@ def test_filters_and_counts(team: Team) -> None:
 
 
 def _queue_queries(client: Client) -> int:
+    """Queries of one queue page, not counting the cache's own table (the embedded default
+    caches in the database, Redis does not show here)."""
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/staff/cases/?status=all").status_code == 200
-    return len(ctx.captured_queries)
+    return sum("qingfeng_cache" not in q["sql"] for q in ctx.captured_queries)
 
 
 def test_the_queue_query_count_does_not_grow_with_cases(team: Team) -> None:
     client = client_for(team.head)
     for _ in range(5):
         new_case(department=OWN)
+    _queue_queries(client)  # the first page fills the cached calendar check (a year's holidays entered?)
     few = _queue_queries(client)
     for _ in range(45):
         new_case(department=OWN)

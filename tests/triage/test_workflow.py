@@ -14,6 +14,7 @@ from intake.services import SubmissionError, feedback_give, reporter_message_pos
 from tests.triage.casework import Team, bring_to, fresh, new_case, staff
 from triage import workflow
 from triage.models import Case, CaseEvent, CaseStatus, Deadline, DeadlineKind, Department
+from triage.receivers import case_summary_for_report
 from triage.services import triage_accept
 from triage.workflow import WorkflowError
 
@@ -265,7 +266,11 @@ def test_review_request_reopens_under_the_review_deadline(team: Team) -> None:
     case = Case.objects.get(pk=case.pk)
     assert (case.status, case.review_round) == (S.IN_PROGRESS, 1)
     assert open_kinds(case) == {DeadlineKind.REVIEW}
+    # The citizen's summary: reopened is not closed (the earlier closing stays on the case only
+    # for the review window).
+    assert case.closed_at is not None and case_summary_for_report(case.report_id).closed_at is None  # type: ignore[union-attr]
     case = bring_to(fresh_case(case), S.CLOSED, team)
+    assert case_summary_for_report(case.report_id).closed_at == case.closed_at  # type: ignore[union-attr]
     review_request(report=case.report, reason="复核：仍未解决，申请复核。")
     case = bring_to(Case.objects.get(pk=case.pk), S.CLOSED, team)
     assert case.review_round == 2

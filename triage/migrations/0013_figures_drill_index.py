@@ -4,7 +4,7 @@ migration runs outside a transaction."""
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
-from django.db.migrations.operations import AddIndex, RemoveIndex
+from django.db.migrations.operations import AddIndex
 
 DRILL_COLUMNS = (
     "case_id", "department_id", "channel", "category_id", "matter_type", "is_primary", "rating", "review_requested",
@@ -26,8 +26,7 @@ class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
         else:
-            RemoveIndex(self.model_name, self.index.name).database_forwards(app_label, schema_editor, to_state,
-                                                                            from_state)
+            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
