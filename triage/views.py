@@ -183,6 +183,8 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_f
         "explanation": case.triage_explanation or {}, "duplicates": duplicates, "splits": splits,
         "can_view_content": content_access(user=request.user, case=case) == ContentAccess.DIRECT,  # type: ignore[arg-type]
         "can_act": case.status == CaseStatus.AWAITING_TRIAGE,
+        # triage_correct also takes a case assigned but not yet accepted (a wrong department).
+        "can_correct": case.status in (CaseStatus.AWAITING_TRIAGE, CaseStatus.ASSIGNED),
         "can_split": case.status == CaseStatus.AWAITING_TRIAGE and case.split_from_id is None,
     }, status=status)
 

@@ -103,6 +103,21 @@ def test_correct_records_who_when_and_why(officer: Client) -> None:
     assert Case.objects.get(pk=other.pk).status == CaseStatus.AWAITING_TRIAGE
 
 
+def test_an_assigned_case_not_yet_accepted_can_still_be_corrected(officer: Client) -> None:
+    case = _queued("学校食堂卫生差，学生吃了拉肚子。", department="379901-zj")
+    assert officer.post(f"/staff/triage/{case.pk}/action/", {"action": "accept"}).status_code == 302
+    page = officer.get(f"/staff/triage/{case.pk}/").content.decode()
+    assert 'id="correct-assigned"' in page and 'id="correct"' in page and 'value="accept"' not in page
+    department = Department.objects.get(code="379902-wj")
+    officer.post(f"/staff/triage/{case.pk}/action/",
+                 {"action": "correct", "department": department.pk, "reason": "食品卫生归卫健委"})
+    case.refresh_from_db()
+    assert case.status == CaseStatus.ASSIGNED and case.department == department
+    assert Correction.objects.filter(case=case).count() == 1
+    Case.objects.filter(pk=case.pk).update(status=CaseStatus.ACCEPTED)  # accepted: no longer triage's
+    assert 'id="correct"' not in officer.get(f"/staff/triage/{case.pk}/").content.decode()
+
+
 def test_bulk_accept(officer: Client) -> None:
     a = _queued("第一件，小区物业管理混乱。", department="379901-zj")
     b = _queued("第二件，小区物业管理混乱。", department="379902-zj")
