@@ -61,6 +61,7 @@ staff = [
     path("staff/dashboard/alerts/<int:alert_id>/ack/", dashboard_views.alert_acknowledge, name="dashboard-alert-ack"),
     path("staff/audit/", audit_views.audit_page, name="audit"),
     path("staff/audit/verify/", audit_views.audit_verify_page, name="audit-verify"),
+    path("staff/audit/changes/", audit_views.audit_changes_page, name="audit-changes"),
 ]
 
 api_v1 = [

@@ -237,6 +237,8 @@ class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         except TrainingError:
             self.message_user(request, _("版本 %(v)s 未能启用。") % {"v": version}, messages.ERROR)
             return
+        # In the change record the auditor reads (/staff/audit/changes/), like any admin edit.
+        self.log_change(request, queryset.get(), str(_("设为当前使用的模型")))
         self.message_user(request, _("已启用版本 %(v)s，新来件将按此模型分流。") % {"v": version}, messages.SUCCESS)
 
 

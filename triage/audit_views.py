@@ -13,7 +13,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -175,3 +177,70 @@ def _queue_run(run: AuditRun) -> None:
     except Exception as exc:  # noqa: BLE001 - kombu raises several kinds when the broker is down
         logger.warning("Could not queue audit run %s: %s", run.pk, type(exc).__name__)
         AuditRun.objects.filter(pk=run.pk).update(failure=AuditRun.BROKER_DOWN)
+
+
+# --- configuration changes ------------------------------------------------------------------
+# Routing rules, term rules, categories, departments, holidays, deadline policies, templates,
+# staff accounts and their roles are changed in the admin; Django keeps a record of each
+# change (LogEntry). The auditor reads it here: who changed what, when, and which fields.
+
+ACTION_LABELS = {ADDITION: _lazy("新增"), CHANGE: _lazy("修改"), DELETION: _lazy("删除")}
+
+
+class ChangeFilterForm(forms.Form):
+    username = forms.CharField(label=_lazy("操作人"), required=False, max_length=150)
+    model = forms.TypedChoiceField(label=_lazy("对象类型"), required=False, coerce=int, empty_value=None)
+    since = forms.DateField(label=_lazy("自"), required=False, validators=[check_year],
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_lazy("至"), required=False, validators=[check_year],
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the kinds of object the log holds, named as the admin names them.
+        used = ContentType.objects.filter(pk__in=LogEntry.objects.values("content_type_id").distinct())
+        kinds = sorted(((ct.pk, _model_label(ct)) for ct in used), key=lambda c: c[1])
+        field = self.fields["model"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", _("全部")), *kinds]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            self.add_error("until", _("结束日期不能早于开始日期。"))
+        return data
+
+
+def _model_label(content_type: ContentType | None) -> str:
+    model = content_type.model_class() if content_type is not None else None
+    if model is None:  # a model since removed
+        return content_type.model if content_type is not None else "—"
+    return str(model._meta.verbose_name)
+
+
+def _changes(form: ChangeFilterForm) -> Any:
+    entries = LogEntry.objects.select_related("user", "content_type").order_by("-action_time", "-pk")
+    if not form.is_bound:
+        return entries
+    if not form.is_valid():
+        return entries.none()  # the form says what is wrong
+    data = form.cleaned_data
+    if data["username"]:
+        entries = entries.filter(user__username__iexact=data["username"].strip())
+    if data["model"]:
+        entries = entries.filter(content_type_id=data["model"])
+    if data["since"]:
+        entries = entries.filter(action_time__gte=_day_start(data["since"]))
+    if data["until"]:
+        entries = entries.filter(action_time__lt=_day_start(data["until"] + timedelta(days=1)))
+    return entries
+
+
+@require_safe
+@audit_required
+def audit_changes_page(request: HttpRequest) -> HttpResponse:
+    form = ChangeFilterForm(request.GET or None)
+    page = Paginator(_changes(form), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"entry": e, "action": ACTION_LABELS.get(e.action_flag, "—"), "model": _model_label(e.content_type),
+             "message": e.get_change_message()} for e in page.object_list]
+    return render(request, "triage/audit/changes.html", {"form": form, "page": page, "rows": rows})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -143,6 +144,9 @@ def test_classifier_versions_switch_by_activation_only(admin_client: Client, mon
     activated: list[str] = []
     monkeypatch.setattr("triage.training.activate", lambda version: activated.append(version))
     assert "已启用版本 v-old" in act(old) and activated == ["v-old"]
+    # In the change record the auditor reads, like any admin edit; refused activations are not.
+    assert [e.get_change_message() for e in LogEntry.objects.filter(object_id=str(old.pk))] == ["设为当前使用的模型"]
+    assert not LogEntry.objects.filter(object_id=str(pruned.pk)).exists()
     # The active version cannot be deleted, alone or among others; an old one can.
     assert admin_client.post(f"/admin/triage/classifiermodel/{active.pk}/delete/", {"post": "yes"}).status_code == 403
 

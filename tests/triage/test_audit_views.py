@@ -54,6 +54,7 @@ def test_it_is_for_auditors_only(demo_org: None, role: str) -> None:
     else:
         client.force_login(user)
     assert client.get("/staff/audit/").status_code == 403
+    assert client.get("/staff/audit/changes/").status_code == 403
     assert client.post("/staff/audit/verify/", {"case": ""}).status_code == 403
 
 
