@@ -60,24 +60,24 @@ def _case_id(number: str) -> int | None:
     return case.pk if case is not None and case.number == number else None
 
 
-class AccessFilterForm(forms.Form):
-    username = forms.CharField(label=_lazy("查阅人"), required=False, max_length=150)
-    kind = forms.ChoiceField(label=_lazy("类型"), required=False, choices=[("", _lazy("全部")), *AccessKind.choices])
-    case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20)
+def _case_in(number: str) -> int | None:
+    """A typed case number's case id; a number that names no case is said so, rather than
+    an empty log (that reads as "nobody looked") or a check of nothing."""
+    if not number:
+        return None
+    case_id = _case_id(number)
+    if case_id is None:
+        raise forms.ValidationError(_("找不到该案件。"))
+    return case_id
+
+
+class DaySpanForm(forms.Form):
+    """自/至: local days, in the calendar's range and in order."""
+
     since = forms.DateField(label=_lazy("自"), required=False, validators=[check_year],
                             widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_lazy("至"), required=False, validators=[check_year],
                             widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean_case(self) -> int | None:
-        """A case number that names no case is said so, rather than showing an empty log."""
-        number = self.cleaned_data["case"]
-        if not number:
-            return None
-        case_id = _case_id(number)
-        if case_id is None:
-            raise forms.ValidationError(_("找不到该案件。"))
-        return case_id
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -86,18 +86,31 @@ class AccessFilterForm(forms.Form):
         return data
 
 
+def _in_span(queryset: Any, field: str, data: dict[str, Any]) -> Any:
+    if data["since"]:
+        queryset = queryset.filter(**{f"{field}__gte": _day_start(data["since"])})
+    if data["until"]:
+        queryset = queryset.filter(**{f"{field}__lt": _day_start(data["until"] + timedelta(days=1))})
+    return queryset
+
+
+class AccessFilterForm(DaySpanForm):
+    username = forms.CharField(label=_lazy("查阅人"), required=False, max_length=150)
+    kind = forms.ChoiceField(label=_lazy("类型"), required=False, choices=[("", _lazy("全部")), *AccessKind.choices])
+    case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20)
+
+    field_order = ["username", "kind", "case", "since", "until"]
+
+    def clean_case(self) -> int | None:
+        return _case_in(self.cleaned_data["case"])
+
+
 class VerifyForm(forms.Form):
     case = forms.CharField(label=_lazy("案件编号"), required=False, max_length=20,
                            help_text=_lazy("留空则校验全部案件的办理记录。"))
 
     def clean_case(self) -> int | None:
-        number = self.cleaned_data["case"]
-        if not number:
-            return None
-        case_id = _case_id(number)
-        if case_id is None:
-            raise forms.ValidationError(_("找不到该案件。"))
-        return case_id
+        return _case_in(self.cleaned_data["case"])
 
 
 def _records(form: AccessFilterForm) -> Any:
@@ -113,11 +126,7 @@ def _records(form: AccessFilterForm) -> Any:
         records = records.filter(kind=data["kind"])
     if data["case"]:
         records = records.filter(report_id__in=Case.objects.filter(pk=data["case"]).values_list("report_id", flat=True))
-    if data["since"]:
-        records = records.filter(at__gte=_day_start(data["since"]))
-    if data["until"]:
-        records = records.filter(at__lt=_day_start(data["until"] + timedelta(days=1)))
-    return records
+    return _in_span(records, "at", data)
 
 
 def _day_start(day: date) -> datetime:
@@ -187,13 +196,11 @@ def _queue_run(run: AuditRun) -> None:
 ACTION_LABELS = {ADDITION: _lazy("新增"), CHANGE: _lazy("修改"), DELETION: _lazy("删除")}
 
 
-class ChangeFilterForm(forms.Form):
+class ChangeFilterForm(DaySpanForm):
     username = forms.CharField(label=_lazy("操作人"), required=False, max_length=150)
     model = forms.TypedChoiceField(label=_lazy("对象类型"), required=False, coerce=int, empty_value=None)
-    since = forms.DateField(label=_lazy("自"), required=False, validators=[check_year],
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_lazy("至"), required=False, validators=[check_year],
-                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    field_order = ["username", "model", "since", "until"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -203,12 +210,6 @@ class ChangeFilterForm(forms.Form):
         field = self.fields["model"]
         assert isinstance(field, forms.TypedChoiceField)
         field.choices = [("", _("全部")), *kinds]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            self.add_error("until", _("结束日期不能早于开始日期。"))
-        return data
 
 
 def _model_label(content_type: ContentType | None) -> str:
@@ -229,11 +230,7 @@ def _changes(form: ChangeFilterForm) -> Any:
         entries = entries.filter(user__username__iexact=data["username"].strip())
     if data["model"]:
         entries = entries.filter(content_type_id=data["model"])
-    if data["since"]:
-        entries = entries.filter(action_time__gte=_day_start(data["since"]))
-    if data["until"]:
-        entries = entries.filter(action_time__lt=_day_start(data["until"] + timedelta(days=1)))
-    return entries
+    return _in_span(entries, "action_time", data)
 
 
 @require_safe

@@ -8,7 +8,6 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.auth import otp_login
-from tests.triage.casework import staff
 from triage.models import ReplyTemplate
 
 pytestmark = pytest.mark.django_db
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.django_db
 def admin_client(demo_org: None) -> Client:
     admin = get_user_model().objects.create_superuser("cfg-admin", password="admin-password-123")
     return otp_login(Client(), admin)
-
-
-@pytest.fixture
-def auditor(demo_org: None) -> Client:
-    client = Client()
-    client.force_login(staff("cfg-aud", "auditor", "379900-jw"))
-    return client
 
 
 def test_an_admin_edit_is_in_the_auditors_change_record(admin_client: Client, auditor: Client) -> None:

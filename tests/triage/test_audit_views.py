@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from intake.models import AccessRecord
 from intake.services import content_view_record
 from intake.staff_auth import otp_required
 from tests.auth import otp_login
@@ -23,13 +26,6 @@ from triage.tasks import verify_audit_chains
 pytestmark = pytest.mark.django_db
 OWN = "379901-zj"
 BODY = "文化路小区楼道堆放杂物多年，存在消防隐患，请督促整改。"
-
-
-@pytest.fixture
-def auditor(demo_org: None) -> Client:
-    client = Client()
-    client.force_login(staff("aud", "auditor", "379900-jw"))
-    return client
 
 
 @pytest.fixture
@@ -160,3 +156,34 @@ def mock_delay(published: list[int]) -> Iterator[None]:
     """Record what would be handed to the broker (after the outage above)."""
     with mock.patch.object(verify_audit_chains, "delay", side_effect=lambda run_id: published.append(run_id)):
         yield
+
+
+# --- the access log's filters: input that names nothing is said so; dates narrow it ---------
+
+
+def test_a_case_number_that_names_no_case_is_said_so(auditor: Client, viewed: Case) -> None:
+    page = auditor.get("/staff/audit/", {"case": "QF2026999"}).content.decode()
+    assert 'id="filter-errors"' in page and "找不到该案件" in page
+    assert viewed.number not in page.split('id="access-records"')[1]
+    assert viewed.number in auditor.get("/staff/audit/", {"case": viewed.number.lower()}).content.decode()
+
+
+def test_the_log_narrows_by_date(auditor: Client, viewed: Case) -> None:
+    today = timezone.localdate()
+    AccessRecord.objects.update(at=timezone.now() - timedelta(days=3))
+    day = (today - timedelta(days=3)).isoformat()
+
+    def listed(**query: str) -> bool:
+        page = auditor.get("/staff/audit/", query).content.decode()
+        return viewed.number in page.split('id="access-records"')[1]
+
+    assert listed(since=day, until=day)
+    assert not listed(since=today.isoformat())
+    assert not listed(until=(today - timedelta(days=4)).isoformat())
+    bad = auditor.get("/staff/audit/", {"since": today.isoformat(), "until": day})
+    assert bad.status_code == 200 and "结束日期不能早于开始日期" in bad.content.decode()
+    assert "日期应在 2000 年至 2099 年之间" in auditor.get("/staff/audit/", {"since": "1900-01-01"}).content.decode()
+
+
+def test_the_viewer_is_found_whatever_the_case_of_letters(auditor: Client, viewed: Case) -> None:
+    assert viewed.number in auditor.get("/staff/audit/", {"username": "OWN-handler"}).content.decode()

@@ -26,13 +26,6 @@ def _staff(django_user_model: Any, username: str, department_code: str, *, group
     return user
 
 
-@pytest.fixture
-def officer(demo_org: None, django_user_model: Any) -> Client:
-    client = Client()
-    client.force_login(_staff(django_user_model, "officer", "379900-xf"))
-    return client
-
-
 def _queued(body: str, *, department: str | None = None) -> Case:
     case = Case.objects.get(report=submit(body=body).report)
     case.status = CaseStatus.AWAITING_TRIAGE
