@@ -30,22 +30,20 @@ CHOICE_MESSAGES = {
 }
 
 
+def _messages(base: dict[str, Any], required_message: Any) -> dict[str, Any]:
+    return {**base, "required": required_message} if required_message is not None else dict(base)
+
+
 class TextField(forms.CharField):
     """A text field whose errors a citizen or clerk understands."""
 
     def __init__(self, *args: Any, required_message: Any = None, **kwargs: Any) -> None:
-        messages = dict(TEXT_MESSAGES)
-        if required_message is not None:
-            messages["required"] = required_message
-        super().__init__(*args, error_messages=messages, **kwargs)
+        super().__init__(*args, error_messages=_messages(TEXT_MESSAGES, required_message), **kwargs)
 
 
 class ChoiceField(forms.ChoiceField):
     def __init__(self, *args: Any, required_message: Any = None, **kwargs: Any) -> None:
-        messages = dict(CHOICE_MESSAGES)
-        if required_message is not None:
-            messages["required"] = required_message
-        super().__init__(*args, error_messages=messages, **kwargs)
+        super().__init__(*args, error_messages=_messages(CHOICE_MESSAGES, required_message), **kwargs)
 
 
 class DayField(forms.DateField):

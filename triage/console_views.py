@@ -27,6 +27,7 @@ from intake.forms import DayField
 from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
 from intake.selectors import attachment_open, report_content, report_thread
 from intake.services import content_view_record, identity_reveal
+from intake.validators import parse_id
 from intake.views import signing_safe_disposition
 from triage import workflow
 from triage.deadlines import DeadlineState, case_deadlines, workdays_left, workdays_waited
@@ -475,7 +476,7 @@ def _with_template(request: HttpRequest, case: Case, label: str) -> HttpResponse
     """A reply template added to the text typed so far (not replacing it), shown for
     editing; nothing is stored until the handler saves the draft. A button of the draft's
     own form, so the typed text travels with it without JavaScript."""
-    pk = _int_or_none(request.POST.get("template"))
+    pk = parse_id(request.POST.get("template"))
     template = ReplyTemplate.objects.filter(is_active=True, pk=pk).first() if pk is not None else None
     if template is None:
         failed = ActionForm(name="", label=label, form=None, primary=False, error=_("该答复模板已停用或不存在。"))
@@ -484,12 +485,6 @@ def _with_template(request: HttpRequest, case: Case, label: str) -> HttpResponse
     text = f"{typed}\n\n{template.body}" if typed.strip() else template.body
     form = _action_form("draft_reply", label, initial={"text": text}, case=case)
     return _case_page(request, case, failed=form)
-
-
-def _int_or_none(value: str | None) -> int | None:
-    """A primary key from a form field; None for anything else (or past the column's range)."""
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 @require_POST
