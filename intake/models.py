@@ -48,7 +48,9 @@ class Area(models.Model):
     code = models.CharField(_("区划代码"), max_length=12, unique=True)
     name = models.CharField(_("名称"), max_length=60)
     level = models.PositiveSmallIntegerField(_("层级"), choices=AreaLevel.choices)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name=_("上级地区"),
+    )
     full_name = models.CharField(_("全称"), max_length=200, editable=False)
     aliases = models.CharField(_("别名"), max_length=200, blank=True, help_text=_("以逗号分隔"))
 
@@ -242,11 +244,11 @@ class AccessKind(models.TextChoices):
 class AccessRecord(models.Model):
     """Audit of every human view of content or identity."""
 
-    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="access_records")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=24, choices=AccessKind.choices)
-    reason = models.CharField(max_length=500, blank=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="access_records", verbose_name=_("来件"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("查阅人"))
+    kind = models.CharField(_("查阅类型"), max_length=24, choices=AccessKind.choices)
+    reason = models.CharField(_("事由"), max_length=500, blank=True)
+    at = models.DateTimeField(_("查阅时间"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-at"]

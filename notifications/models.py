@@ -77,7 +77,7 @@ class Notification(models.Model):
     event, which recipient), so a rescan, a retry or a second beat creates it once.
     Status, attempts and sent time are those of the outgoing channel."""
 
-    key = models.CharField(max_length=160)
+    key = models.CharField(_("事件键"), max_length=160)
     kind = models.CharField(_("类型"), max_length=24, choices=Kind.choices)
     channel = models.CharField(_("渠道"), max_length=10, choices=Channel.choices)
     in_app = models.BooleanField(_("站内通知"), default=False)
@@ -93,7 +93,7 @@ class Notification(models.Model):
                                   db_constraint=False)
     # Indexed for webhook rows only (see Meta): the other rows have none.
     endpoint = models.ForeignKey(WebhookEndpoint, null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="notifications", db_index=False)
+                                 related_name="notifications", db_index=False, verbose_name=_("接收端"))
     case = models.ForeignKey("triage.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
                              verbose_name=_("案件"))
     # A copy of the case's department (or a transfer's target) when the notice was made, for
@@ -105,13 +105,13 @@ class Notification(models.Model):
                                    related_name="+", verbose_name=_("承办部门"), db_constraint=False, db_index=False)
     deadline_kind = models.CharField(_("期限类型"), max_length=20, blank=True)
     due_at = models.DateTimeField(_("到期时间"), null=True, blank=True)
-    level = models.PositiveSmallIntegerField(default=0)  # escalation step
+    level = models.PositiveSmallIntegerField(_("级别"), default=0)  # escalation step
     urgent = models.BooleanField(_("紧急"), default=False)
     # Counts (digests) and ids only.
-    data = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
     status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("下次发送时间"), null=True, blank=True)
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
     read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
@@ -158,12 +158,14 @@ class Delivery(models.Model):
 class DeadLetter(models.Model):
     """A notification that failed every attempt; an admin can send it again."""
 
-    notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="dead_letter")
-    created_at = models.DateTimeField(default=timezone.now)
-    error = models.CharField(max_length=200, blank=True)
-    retried_at = models.DateTimeField(null=True, blank=True)
+    notification = models.OneToOneField(
+        Notification, on_delete=models.CASCADE, related_name="dead_letter", verbose_name=_("通知"),
+    )
+    created_at = models.DateTimeField(_("进入时间"), default=timezone.now)
+    error = models.CharField(_("错误"), max_length=200, blank=True)
+    retried_at = models.DateTimeField(_("重发时间"), null=True, blank=True)
     retried_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+                                   related_name="+", verbose_name=_("重发人"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -178,7 +180,9 @@ class NotificationPreference(models.Model):
     """A staff user's channels and quiet hours (Asia/Shanghai). Urgent cases ignore quiet
     hours; in-app notices are silent and always kept."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference", verbose_name=_("用户"),
+    )
     email = models.BooleanField(_("电子邮件"), default=True)
     in_app = models.BooleanField(_("站内通知"), default=True)
     quiet_start = models.TimeField(_("免打扰开始"), null=True, blank=True)

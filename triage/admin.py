@@ -82,11 +82,26 @@ class DepartmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class CategoryForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Category
-        fields = ("name", "department_suffix", "is_active")
+        fields = ("name", "model_label", "department_suffix", "is_active")
         help_texts = {
-            "name": _("须与分类模型的标签一致：模型判出的类别按名称对应到这里，改名后需重新训练模型。"),
+            "name": _("各页面显示的名称，可以随时修改。"),
+            "model_label": _("分类模型判出的类别按此标签对应到这里，保存后不能修改。默认系统类别的标签与训练数据一致；"
+                             "新增类别留空即取名称，模型要等到人工更正为此类别的来件参加训练后才会判出它。"),
             "department_suffix": _("对口部门编码的后缀，如 zj 对应各区县的“…-zj”住建部门；留空则不按类别分流。"),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "model_label" in self.fields:  # read-only once saved (CategoryAdmin.get_readonly_fields)
+            self.fields["model_label"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "model_label" in self.fields and not (data.get("model_label") or "").strip():
+            # Set here rather than in Category.save so the uniqueness check sees it.
+            data["model_label"] = (data.get("name") or "").strip()
+            self.instance.model_label = data["model_label"]
+        return data
 
     def clean_department_suffix(self) -> str:
         suffix: str = (self.cleaned_data.get("department_suffix") or "").strip()
@@ -99,9 +114,13 @@ class CategoryForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = CategoryForm
-    list_display = ("name", "department_suffix", "is_active")
+    list_display = ("name", "model_label", "department_suffix", "is_active")
     list_filter = ("is_active",)
-    search_fields = ("name", "department_suffix")
+    search_fields = ("name", "model_label", "department_suffix")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Category | None = None) -> tuple[str, ...]:
+        # The model's predictions and the corrections it learns from name the category by it.
+        return ("model_label",) if obj is not None else ()
 
 
 PLACE_GOVERNMENT = "place_government"  # the 结论 of a routing rule that sends to the place's government (decide.py)
@@ -150,52 +169,19 @@ class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Versions are made by training and switched by activation (the same service as
     `manage.py activate_model`): nothing here is typed in, and the active one stays."""
 
-    list_display = ("version_", "active", "created", "macro_f1", "train_rows", "corrections", "seconds", "pruned")
-    fields = ("version_", "active", "created", "macro_f1", "train_rows", "corrections", "seconds", "pruned",
-              "data_hash_", "metrics_")
+    list_display = ("version", "is_active", "created_at", "macro_f1", "n_train", "n_corrections", "seconds", "pruned_at")
+    fields = (*list_display, "data_hash", "metrics")
     readonly_fields = fields
     actions = ["activate"]
-
-    @admin.display(description=_("版本"), ordering="version")
-    def version_(self, obj: ClassifierModel) -> str:
-        return obj.version
-
-    @admin.display(description=_("当前使用"), boolean=True, ordering="is_active")
-    def active(self, obj: ClassifierModel) -> bool:
-        return obj.is_active
-
-    @admin.display(description=_("训练时间"), ordering="created_at")
-    def created(self, obj: ClassifierModel) -> Any:
-        return obj.created_at
 
     @admin.display(description=_("测试集宏平均 F1"))
     def macro_f1(self, obj: ClassifierModel) -> Any:
         value = (obj.metrics or {}).get("macro_f1")
         return f"{value:.3f}" if isinstance(value, int | float) else "—"
 
-    @admin.display(description=_("训练样本数"))
-    def train_rows(self, obj: ClassifierModel) -> int:
-        return obj.n_train
-
-    @admin.display(description=_("人工更正数"))
-    def corrections(self, obj: ClassifierModel) -> int:
-        return obj.n_corrections
-
     @admin.display(description=_("训练用时（秒）"))
     def seconds(self, obj: ClassifierModel) -> str:
         return f"{obj.training_seconds:.1f}"
-
-    @admin.display(description=_("模型文件清理时间"), ordering="pruned_at")
-    def pruned(self, obj: ClassifierModel) -> Any:
-        return obj.pruned_at or "—"
-
-    @admin.display(description=_("训练数据摘要"))
-    def data_hash_(self, obj: ClassifierModel) -> str:
-        return obj.data_hash
-
-    @admin.display(description=_("评估指标"))
-    def metrics_(self, obj: ClassifierModel) -> Any:
-        return obj.metrics
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ClassifierModel]:
         return super().get_queryset(request).defer("artifact", "serving")
@@ -273,28 +259,9 @@ class CaseAdmin(ReadOnlyAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("staff_user", "staff_department")
+    list_display = ("user", "department")
     list_select_related = ("user", "department")
     search_fields = ("user__username", "user__first_name", "department__name")
-
-    @admin.display(description=_("用户"), ordering="user__username")
-    def staff_user(self, profile: StaffProfile) -> str:
-        return str(profile.user)
-
-    @admin.display(description=_("部门"), ordering="department__code")
-    def staff_department(self, profile: StaffProfile) -> str:
-        return str(profile.department)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
-        return _labelled(super().formfield_for_foreignkey(db_field, request, **kwargs), db_field.name)
-
-
-def _labelled(field: Any, name: str) -> Any:
-    """Chinese labels for the placement form's fields (the model's are unnamed)."""
-    labels = {"user": _("用户"), "department": _("部门")}
-    if field is not None and name in labels:
-        field.label = labels[name]
-    return field
 
 
 class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
@@ -304,9 +271,6 @@ class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
     can_delete = False
     verbose_name = _("工作部门")
     verbose_name_plural = _("工作部门")
-
-    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
-        return _labelled(super().formfield_for_foreignkey(db_field, request, **kwargs), db_field.name)
 
 
 def _role_labels() -> dict[str, str]:

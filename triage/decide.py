@@ -288,7 +288,7 @@ def routing_snapshot(version: object = None, *, checked: bool = False) -> Routin
         version=version,
         loaded_at=now,
         rules=rules,
-        categories={c.name: c for c in Category.objects.all()},
+        categories={c.model_label: c for c in Category.objects.all()},
         departments_by_code={d.code: d for d in departments},
         discipline_by_area=discipline,
         government_by_area=government,

@@ -137,7 +137,8 @@ def seed_triage_defaults() -> None:
     from triage.models import Category, RuleKind, TermRule
 
     for name, suffix in CATEGORIES:
-        Category.objects.get_or_create(name=name, defaults={"department_suffix": suffix})
+        # By the model's label: a default category an admin renamed is not added again.
+        Category.objects.get_or_create(model_label=name, defaults={"name": name, "department_suffix": suffix})
     if TermRule.objects.exclude(kind=RuleKind.ROUTE).exists():
         return
     rows = [TermRule(kind=RuleKind.MATTER, label=label, term=term, weight=weight) for label, term, weight in MATTER_TERMS]

@@ -145,7 +145,7 @@ def load_org() -> Org:
             functional.setdefault(code.rsplit("-", 1)[-1], []).append(pk)
     discipline = [pk for pk, _c, kind, _l in depts if kind == DepartmentKind.DISCIPLINE]
     places = [pk for pk, _c, kind, level in depts if kind == DepartmentKind.GOVERNMENT and level >= 3]
-    categories = [(c.pk, c.name, c.department_suffix) for c in Category.objects.filter(is_active=True)]
+    categories = [(c.pk, c.model_label, c.department_suffix) for c in Category.objects.filter(is_active=True)]
     categories = [c for c in categories if functional.get(c[2])]
     if not categories or not discipline or not places:
         raise SeedError("The demo organisation is incomplete: run `manage.py seed_org --users` again.")

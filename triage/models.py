@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -109,8 +111,10 @@ class Department(models.Model):
 class StaffProfile(models.Model):
     """Where a staff user works; roles are Django groups."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="staff")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile", verbose_name=_("用户"),
+    )
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="staff", verbose_name=_("部门"))
 
     class Meta:
         verbose_name = _("工作人员")
@@ -142,6 +146,10 @@ class Category(models.Model):
     that normally handles it at each level (by department code suffix, e.g. "zj")."""
 
     name = models.CharField(_("名称"), max_length=40, unique=True)
+    # The classifier's label for this category (the training data's `label` column, and what
+    # corrections to it are trained as). Fixed once set, so the name can be reworded freely
+    # without cutting the category off from the model's predictions.
+    model_label = models.CharField(_("模型标签"), max_length=40, unique=True)
     department_suffix = models.CharField(_("对口部门编码后缀"), max_length=20, blank=True)
     is_active = models.BooleanField(_("启用"), default=True)
 
@@ -153,6 +161,11 @@ class Category(models.Model):
     def __str__(self) -> str:
         # The default names have translations (triage/defaults.py); names added later show as entered.
         return gettext(self.name)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.model_label:
+            self.model_label = self.name
+        super().save(*args, **kwargs)
 
 
 QUEUE_REASONS = {
@@ -169,7 +182,7 @@ class Case(models.Model):
 
     # Usually one case per report; a report raising several separate matters is split into
     # more cases (split_from set), each with its own category and department.
-    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="cases")
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="cases", verbose_name=_("来件"))
     split_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="splits", verbose_name=_("拆分自")
     )
@@ -177,11 +190,11 @@ class Case(models.Model):
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("承办部门")
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    triaged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    triaged_at = models.DateTimeField(_("分流时间"), null=True, blank=True)
     due_at = models.DateTimeField(_("办理期限"), null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
     # What triage decided, and why (no report text: only model and rule terms).
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("类别")
@@ -191,24 +204,24 @@ class Case(models.Model):
     urgent = models.BooleanField(_("紧急"), default=False, db_index=True)
     confidence = models.FloatField(_("置信度"), null=True, blank=True)
     triage_explanation = models.JSONField(_("分流依据"), default=dict, blank=True)
-    model_version = models.CharField(max_length=40, blank=True)
+    model_version = models.CharField(_("模型版本"), max_length=40, blank=True)
     queue_reason = models.CharField(_("转人工原因"), max_length=40, blank=True)
     # SimHash of the report's tokens (a number, no text), split in four 16-bit bands so
     # near-duplicates are found with indexed equality look-ups.
-    fingerprint = models.BigIntegerField(null=True, blank=True)
-    fp_band0 = models.IntegerField(null=True, blank=True, db_index=True)
-    fp_band1 = models.IntegerField(null=True, blank=True, db_index=True)
-    fp_band2 = models.IntegerField(null=True, blank=True, db_index=True)
-    fp_band3 = models.IntegerField(null=True, blank=True, db_index=True)
+    fingerprint = models.BigIntegerField(_("相似指纹"), null=True, blank=True)
+    fp_band0 = models.IntegerField(_("指纹分段一"), null=True, blank=True, db_index=True)
+    fp_band1 = models.IntegerField(_("指纹分段二"), null=True, blank=True, db_index=True)
+    fp_band2 = models.IntegerField(_("指纹分段三"), null=True, blank=True, db_index=True)
+    fp_band3 = models.IntegerField(_("指纹分段四"), null=True, blank=True, db_index=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates", verbose_name=_("重复于")
     )
     # Workflow (triage/workflow.py): flags and pending requests beside the status.
     priority = models.CharField(_("紧急程度"), max_length=10, choices=Priority.choices, default=Priority.ORDINARY)
     supervised = models.BooleanField(_("督办"), default=False, db_index=True)
-    supervised_at = models.DateTimeField(null=True, blank=True)
+    supervised_at = models.DateTimeField(_("督办时间"), null=True, blank=True)
     suspended_at = models.DateTimeField(_("挂起时间"), null=True, blank=True)
-    suspend_reason = models.CharField(max_length=20, blank=True)
+    suspend_reason = models.CharField(_("挂起原因"), max_length=20, blank=True)
     transfer_to = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.PROTECT, related_name="incoming_transfers",
         verbose_name=_("转办至"),
@@ -216,14 +229,14 @@ class Case(models.Model):
     misroute_count = models.PositiveSmallIntegerField(_("退回分流次数"), default=0)
     review_round = models.PositiveSmallIntegerField(_("复查轮次"), default=0)
     # Response times for the dashboards, stored once, when they happen.
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    first_reply_at = models.DateTimeField(null=True, blank=True)
-    time_to_acknowledge = models.DurationField(null=True, blank=True)
-    time_to_first_reply = models.DurationField(null=True, blank=True)
-    time_to_close = models.DurationField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(_("受理时间"), null=True, blank=True)
+    first_reply_at = models.DateTimeField(_("首次答复时间"), null=True, blank=True)
+    time_to_acknowledge = models.DurationField(_("受理用时"), null=True, blank=True)
+    time_to_first_reply = models.DurationField(_("首次答复用时"), null=True, blank=True)
+    time_to_close = models.DurationField(_("办结用时"), null=True, blank=True)
     # Head of this case's event chain (triage/audit.py): a deleted last event shows.
-    audit_seq = models.PositiveIntegerField(default=0)
-    audit_head = models.CharField(max_length=64, blank=True)
+    audit_seq = models.PositiveIntegerField(_("审计链序号"), default=0)
+    audit_head = models.CharField(_("审计链末端哈希"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -269,20 +282,20 @@ class Case(models.Model):
 class ClassifierModel(models.Model):
     """A trained, versioned classifier with its metrics; exactly one is active."""
 
-    version = models.CharField(max_length=40, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    is_active = models.BooleanField(default=False)
-    metrics = models.JSONField(default=dict)
-    data_hash = models.CharField(max_length=64)
-    n_train = models.PositiveIntegerField(default=0)
-    n_corrections = models.PositiveIntegerField(default=0)
-    training_seconds = models.FloatField(default=0)
+    version = models.CharField(_("版本"), max_length=40, unique=True)
+    created_at = models.DateTimeField(_("训练时间"), default=timezone.now)
+    is_active = models.BooleanField(_("当前使用"), default=False)
+    metrics = models.JSONField(_("评估指标"), default=dict)
+    data_hash = models.CharField(_("训练数据摘要"), max_length=64)
+    n_train = models.PositiveIntegerField(_("训练样本数"), default=0)
+    n_corrections = models.PositiveIntegerField(_("人工更正数"), default=0)
+    training_seconds = models.FloatField(_("训练用时（秒）"), default=0)
     # The fitted pipeline (pickle, zlib; joblib before). Kept in the database so every
     # worker host sees it; training and evaluation read it, serving does not.
-    artifact = models.BinaryField()
+    artifact = models.BinaryField(_("模型文件"))
     # The pipeline compiled for serving (triage.serving: numpy arrays, loaded without
     # scikit-learn). Empty for a model saved before serving models: compiled on first load.
-    serving = models.BinaryField(null=True, blank=True, editable=False)
+    serving = models.BinaryField(_("服务用模型文件"), null=True, blank=True, editable=False)
     # Set when old versions' artifacts were dropped to bound storage (each version is
     # ~50 MB): the row, its metrics and data hash stay for the record; it cannot be activated.
     pruned_at = models.DateTimeField(_("模型文件清理时间"), null=True, blank=True, editable=False)
@@ -339,13 +352,21 @@ class Correction(models.Model):
     """A human correction of triage: who, when, why. Plain corrections are used by the next
     training; split records are not (a part's category does not label the whole text)."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="corrections")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    at = models.DateTimeField(default=timezone.now)
-    old_category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    new_category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    old_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    new_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("案件"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("更正人"))
+    at = models.DateTimeField(_("更正时间"), default=timezone.now)
+    old_category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("原类别"),
+    )
+    new_category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("新类别"),
+    )
+    old_department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("原部门"),
+    )
+    new_department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("新部门"),
+    )
     reason = models.CharField(_("原因"), max_length=500)
     kind = models.CharField(_("类型"), max_length=10, choices=CorrectionKind.choices, default=CorrectionKind.CORRECT)
     # Which part of the report a split case covers, for its department; no personal details.

@@ -86,7 +86,7 @@ def correction_examples() -> list[Example]:
     for correction in latest.values():
         content = report_content(correction.case.report)
         assert correction.new_category is not None
-        examples.append(Example(text=f"{content.title}\n{content.body}", label=correction.new_category.name))
+        examples.append(Example(text=f"{content.title}\n{content.body}", label=correction.new_category.model_label))
     return examples
 
 

@@ -165,6 +165,14 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return _case_page(request, case, content=content)
 
 
+def _alternatives(explanation: dict[str, Any]) -> list[tuple[str, float]]:
+    """The model's other likely categories under their present names (the explanation keeps
+    the model's labels, which stay when an admin renames a category)."""
+    pairs = (explanation.get("category") or {}).get("alternatives") or []
+    names = {c.model_label: str(c) for c in Category.objects.filter(model_label__in=[label for label, _p in pairs])}
+    return [(names.get(label) or _(label), p) for label, p in pairs]
+
+
 def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_formset: Any = None,
                split_reason: SplitReasonForm | None = None, split_error: str = "",
                correct_form: CorrectForm | None = None, merge_form: MergeForm | None = None,
@@ -180,7 +188,8 @@ def _case_page(request: HttpRequest, case: Case, *, content: Any = None, split_f
         "case": case, "content": content, "correct_form": correct_form, "merge_form": merge_form,
         "split_formset": split_formset, "split_reason": split_reason or SplitReasonForm(prefix="split"),
         "split_error": split_error,
-        "explanation": case.triage_explanation or {}, "duplicates": duplicates, "splits": splits,
+        "explanation": case.triage_explanation or {}, "alternatives": _alternatives(case.triage_explanation or {}),
+        "duplicates": duplicates, "splits": splits,
         "can_view_content": content_access(user=request.user, case=case) == ContentAccess.DIRECT,  # type: ignore[arg-type]
         "can_act": case.status == CaseStatus.AWAITING_TRIAGE,
         # triage_correct also takes a case assigned but not yet accepted (a wrong department).

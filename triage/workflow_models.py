@@ -39,22 +39,22 @@ class CaseEvent(models.Model):
     was changed anyway.
     """
 
-    case = models.ForeignKey("triage.Case", on_delete=models.PROTECT, related_name="events")
+    case = models.ForeignKey("triage.Case", on_delete=models.PROTECT, related_name="events", verbose_name=_("案件"))
     # 1, 2, 3, … within the case; the global order of writing is the id.
-    seq = models.PositiveIntegerField()
+    seq = models.PositiveIntegerField(_("序号"))
     kind = models.CharField(_("动作"), max_length=32)
-    from_status = models.CharField(max_length=20, blank=True)
-    to_status = models.CharField(max_length=20, blank=True)
+    from_status = models.CharField(_("原状态"), max_length=20, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=20, blank=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("操作人")
     )
     # "staff", "citizen" or "system": who acted when there is no staff user.
-    actor_kind = models.CharField(max_length=10, default="staff")
+    actor_kind = models.CharField(_("操作方"), max_length=10, default="staff")
     # Ids, numbers and codes only: never report content, reasons' text or identity.
-    payload = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(default=timezone.now)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    payload = models.JSONField(_("内容"), default=dict, blank=True)
+    at = models.DateTimeField(_("时间"), default=timezone.now)
+    prev_hash = models.CharField(_("前一事件哈希"), max_length=64)
+    hash = models.CharField(_("哈希"), max_length=64)
 
     class Meta:
         ordering = ["case_id", "seq"]

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.auth import otp_login
 from tests.triage.casework import staff
+
+
+@pytest.fixture
+def admin_client(demo_org: None) -> Client:
+    """A superuser signed in with a second factor, as the admin requires; a server error
+    comes back as a 500 page instead of raising, as a browser would see it."""
+    admin = get_user_model().objects.create_superuser("admin1", password="admin-password-123")
+    return otp_login(Client(raise_request_exception=False), admin)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ activation only, and bad input gets a Chinese reason instead of a 500."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -13,17 +14,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from intake.models import AccessKind, AccessRecord
-from tests.auth import otp_login
 from tests.factories import submit
 from triage.models import Case, CaseEvent, Category, ClassifierModel, Department
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(demo_org: None) -> Client:
-    admin = get_user_model().objects.create_superuser("admin1", password="admin-password-123")
-    return otp_login(Client(raise_request_exception=False), admin)
 
 
 def _department_data(department: Department, **changes: Any) -> dict[str, Any]:
@@ -167,3 +161,53 @@ def test_the_admin_is_named_and_placement_labels_are_chinese(admin_client: Clien
     user = get_user_model().objects.create_user("someone", password="x-password-123")
     page = admin_client.get(f"/admin/auth/user/{user.pk}/change/").content.decode()
     assert "工作部门" in page and ">Department" not in page
+
+
+class _Headings(HTMLParser):
+    """The text of every column heading and field label on an admin page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._open: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("th", "label"):
+            self._open = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "label") and self._open is not None:
+            self.texts.append("".join(self._open).strip().rstrip(":：").strip())
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._open.append(data)
+
+
+def test_every_admin_page_names_its_columns_and_fields_in_chinese(admin_client: Client) -> None:
+    from django.contrib import admin
+    from django.utils.text import capfirst
+
+    case = Case.objects.get(report=submit(body="反映村干部优亲厚友。").report)
+    AccessRecord.objects.create(report=case.report, user=get_user_model().objects.get(username="admin1"),
+                                kind=AccessKind.VIEW_CONTENT)
+    _model("v-1", active=True)
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        if meta.app_label not in ("intake", "triage", "notifications"):
+            continue
+        english = {capfirst(f.name.replace("_", " ")) for f in meta.concrete_fields}
+        urls = [f"/admin/{meta.app_label}/{meta.model_name}/"]
+        first = model_admin.get_queryset(admin_client.get("/admin/").wsgi_request).first()
+        if first is not None:
+            urls.append(f"/admin/{meta.app_label}/{meta.model_name}/{first.pk}/change/")
+        for url in urls:
+            response = admin_client.get(url)
+            assert response.status_code == 200, url
+            parser = _Headings()
+            parser.feed(response.content.decode())
+            assert not english & set(parser.texts), (url, sorted(english & set(parser.texts)))
+            checked += 1
+    assert checked >= 25
