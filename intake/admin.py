@@ -1,12 +1,15 @@
-"""Admin: the place gazetteer and the audit of content access (reports stay encrypted)."""
+"""Admin: the place gazetteer, the audit of content access (reports stay encrypted) and
+staff authenticators (removed, never read)."""
 
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from intake.models import AccessRecord, Area
+from intake.models import AccessRecord, Area, StaffAuthenticator
 
 
 @admin.register(Area)
@@ -52,4 +55,55 @@ class AccessRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# django-otp's device admin shows each seed in hex and serves a QR code of it: whoever can
+# open it could copy a department head's second factor. It is replaced by the list below.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@admin.register(StaffAuthenticator)
+class StaffAuthenticatorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Who has an authenticator and when it was last used. Enrolment is the user's own
+    (at sign-in); when a phone is lost or replaced the administrator deletes the device and
+    the user adds a new one at the next sign-in. The removal is in the auditor's change
+    record (/staff/audit/changes/) like any other admin change."""
+
+    list_display = ("owner", "device_name", "in_use", "added", "last_used")
+    list_filter = ("confirmed",)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__first_name")
+    fields = list_display
+    readonly_fields = fields
+    ordering = ("user__username", "pk")
+
+    @admin.display(description=_("用户"), ordering="user__username")
+    def owner(self, device: StaffAuthenticator) -> str:
+        return str(device.user.get_username())
+
+    @admin.display(description=_("名称"))
+    def device_name(self, device: StaffAuthenticator) -> str:
+        return str(device.name)
+
+    @admin.display(description=_("已启用"), boolean=True, ordering="confirmed")
+    def in_use(self, device: StaffAuthenticator) -> bool:
+        return bool(device.confirmed)
+
+    @admin.display(description=_("添加时间"), ordering="created_at")
+    def added(self, device: StaffAuthenticator) -> Any:
+        return device.created_at
+
+    @admin.display(description=_("最近使用"), ordering="last_used_at")
+    def last_used(self, device: StaffAuthenticator) -> Any:
+        return device.last_used_at
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StaffAuthenticator]:
+        return super().get_queryset(request).defer("key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -6,7 +6,9 @@ second factor. Here the column holds the seed sealed with AES-256-GCM (intake.cr
 bound to the device's user), and the model instance holds the hex seed in memory only:
 opened when a row is loaded (post_init), sealed just before a write that includes the
 key (pre_save), and put back in memory after it (post_save). django-otp's own code
-(token checks, QR code URL, admin) keeps working on the in-memory hex seed.
+(token checks, the enrolment QR code) keeps working on the in-memory hex seed. The admin
+never shows a seed: django-otp's device admin (which shows the key and a QR code of it)
+is replaced by a list that only removes devices (intake/admin.py).
 
 A seed that fails to open (copied from another user's row, edited, or a wrong pepper)
 verifies nothing: the device is held with a random seed nobody knows, an error is logged,
@@ -78,6 +80,11 @@ def _sealed(sender: Any, instance: TOTPDevice, **kwargs: Any) -> None:
 def connect() -> None:
     from django.db.models.signals import post_init, post_save, pre_save
 
-    post_init.connect(_opened, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_open")
-    pre_save.connect(_sealing, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_seal")
-    post_save.connect(_sealed, sender=TOTPDevice, weak=False, dispatch_uid="intake.otp_seed_restore")
+    from intake.models import StaffAuthenticator
+
+    # Model signals name the class the instance was loaded as: the proxy is hooked up too.
+    for model in (TOTPDevice, StaffAuthenticator):
+        name = model._meta.label_lower
+        post_init.connect(_opened, sender=model, weak=False, dispatch_uid=f"intake.otp_seed_open.{name}")
+        pre_save.connect(_sealing, sender=model, weak=False, dispatch_uid=f"intake.otp_seed_seal.{name}")
+        post_save.connect(_sealed, sender=model, weak=False, dispatch_uid=f"intake.otp_seed_restore.{name}")

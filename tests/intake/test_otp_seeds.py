@@ -67,3 +67,49 @@ def test_the_migration_seals_plain_seeds_and_can_undo_it(django_user_model: Any)
     assert TOTPDevice.objects.get(pk=device.pk).key == seed
     migration.unseal(state.apps, editor)
     assert stored_key(device) == seed
+
+
+def test_the_proxy_the_admin_lists_opens_and_seals_seeds_too(django_user_model: Any) -> None:
+    from intake.models import StaffAuthenticator
+
+    user = django_user_model.objects.create_user("proxy-owner", password="correct-horse-battery")
+    seed = totp_device(user).key
+    device = StaffAuthenticator.objects.get(user=user)
+    assert device.key == seed
+    device.save()
+    assert crypto.is_sealed_secret(stored_key(device)) and TOTPDevice.objects.get(pk=device.pk).key == seed
+
+
+def test_the_admin_lists_authenticators_and_removes_them_but_never_shows_a_seed(django_user_model: Any,
+                                                                                   demo_org: None) -> None:
+    from django.contrib.admin.models import DELETION, LogEntry
+    from django.test import Client
+
+    from tests.auth import otp_login
+
+    head = django_user_model.objects.create_user("dept-head", password="correct-horse-battery")
+    seed = totp_device(head).key
+    admin_user = django_user_model.objects.create_superuser("admin-otp", password="admin-password-123")
+    client = otp_login(Client(raise_request_exception=False), admin_user)
+    device = TOTPDevice.objects.get(user=head)
+
+    listing = client.get("/admin/intake/staffauthenticator/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "身份验证器" in page and "dept-head" in page and seed not in page
+    view = client.get(f"/admin/intake/staffauthenticator/{device.pk}/change/")
+    assert view.status_code == 200 and seed not in view.content.decode()
+    assert 'name="key"' not in view.content.decode()
+    # django-otp's own device admin, its config page and its QR code of the seed are gone.
+    for url in ("/admin/otp_totp/totpdevice/", f"/admin/otp_totp/totpdevice/{device.pk}/change/",
+                f"/admin/otp_totp/totpdevice/{device.pk}/config/", f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/"):
+        assert client.get(url).status_code == 404, url
+    assert client.get("/admin/intake/staffauthenticator/add/").status_code == 403
+    assert client.post(f"/admin/intake/staffauthenticator/{device.pk}/change/", {"confirmed": ""}).status_code == 403
+
+    # A lost phone: the administrator removes the device; the user enrols again at sign-in.
+    response = client.post(f"/admin/intake/staffauthenticator/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=head).exists()
+    entry = LogEntry.objects.get(object_id=str(device.pk))
+    assert entry.action_flag == DELETION and entry.user_id == admin_user.pk
