@@ -1,15 +1,18 @@
-"""Admin: the place gazetteer, the audit of content access (reports stay encrypted) and
-staff authenticators (removed, never read)."""
+"""Admin: the place gazetteer, the audit of content access (reports stay encrypted), staff
+authenticators (removed, never read) and API tokens (shown once, then only their hash is kept)."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from intake.models import AccessRecord, Area, StaffAuthenticator
+from intake.models import AccessRecord, Area, ServiceToken, StaffAuthenticator
+from intake.staff_auth import issue_key, token_refusal
 
 
 @admin.register(Area)
@@ -107,3 +110,47 @@ class StaffAuthenticatorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ServiceTokenForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ServiceToken
+        fields = ("user", "name")
+        help_texts = {"user": _("对接系统专用的账号（不须两步验证的账号）。")}
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data.get("user")
+        refusal = token_refusal(user) if user is not None else None
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return user
+
+
+@admin.register(ServiceToken)
+class ServiceTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A new token is shown once, on the page after 保存, and never again: the database
+    keeps a keyed hash. A lost or leaked token is deleted (revoked) and a new one made."""
+
+    form = ServiceTokenForm
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at")
+    list_select_related = ("user",)
+    search_fields = ("name", "user__username", "prefix")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def get_fields(self, request: HttpRequest, obj: ServiceToken | None = None) -> Any:
+        return ("user", "name") if obj is None else ("name", "user", "prefix", "created_at", "last_used_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: ServiceToken, form: Any, change: bool) -> None:
+        obj._plain_key = issue_key(obj)  # type: ignore[attr-defined]  # for response_add, never stored
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: ServiceToken, post_url_continue: str | None = None) -> HttpResponse:
+        key = obj.__dict__.pop("_plain_key")
+        # Admin views are sent with no-store (never_cache): the page is not kept by the browser.
+        return TemplateResponse(request, "admin/intake/servicetoken/created.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "token": obj, "key": key,
+            "title": _("接口令牌已建立"),
+        })

@@ -275,6 +275,29 @@ class IdempotencyRecord(models.Model):
         constraints = [models.UniqueConstraint(fields=["scope", "key_hash"], name="idempotency_unique_key")]
 
 
+class ServiceToken(models.Model):
+    """An API token of an integration's service account (the telephony system, another
+    government system). Only a keyed hash of the token is stored: it is shown once, when
+    made (intake/staff_auth.py), and whoever reads the database or the admin cannot use it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_tokens",
+                             verbose_name=_("服务账号"))
+    name = models.CharField(_("用途"), max_length=100, help_text=_("例如：12345话务系统来电推送。"))
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The token's first characters, to tell tokens apart in the list and in a system's settings.
+    prefix = models.CharField(_("令牌开头"), max_length=12, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["user__username", "created_at"]
+        verbose_name = _("接口令牌")
+        verbose_name_plural = _("接口令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.prefix}…）"
+
+
 class StaffAuthenticator(TOTPDevice):
     """A staff member's authenticator (django-otp's TOTP device), as the admin shows it:
     who has one and since when, to be removed when a phone is lost; never its seed

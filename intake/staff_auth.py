@@ -1,21 +1,27 @@
 """Staff authentication rules: who needs a second factor, login throttling by username,
-and the idle / absolute limits of a staff session.
+the idle / absolute limits of a staff session, and the API tokens of service accounts.
 
 The rule for two-factor authentication lives here and nowhere else: `otp_required`.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from intake import crypto
+from intake.models import ServiceToken
 
 # Session keys set at login (see `session_started`) and refreshed by the middleware.
 AUTH_AT_KEY = "qf_auth_at"
@@ -102,13 +108,65 @@ def session_touch(session: Any, *, now: float | None = None) -> None:
 
 # --- API tokens ---------------------------------------------------------------------------
 
+TOKEN_PREFIX = "qfs_"  # noqa: S105 - marks a Qingfeng service token in a system's settings, not a secret
+_TOKEN_SHOWN = 8  # characters kept (as ServiceToken.prefix) to tell tokens apart
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+class TokenError(ValueError):
+    """A token cannot be made for this account (the reason is user-facing)."""
+
+
+def token_hash(key: str) -> str:
+    return crypto.keyed_hash("service-token", key.encode())
+
+
+def token_refusal(user: AbstractBaseUser) -> str | None:
+    """Why this account cannot hold an API token, or None."""
+    if not user.is_active:
+        return str(_("该账号已停用。"))
+    if otp_required(user):
+        return str(_("该账号须通过两步验证登录，不能使用接口令牌；请为对接系统单独建立账号。"))
+    return None
+
+
+def create_service_token(*, user: User, name: str) -> tuple[ServiceToken, str]:
+    """A new token for a service account: the row (holding only a keyed hash) and the token
+    itself, which the caller shows once and nobody can read back."""
+    refusal = token_refusal(user)
+    if refusal:
+        raise TokenError(refusal)
+    name = name.strip()
+    if not name:
+        raise TokenError(str(_("请填写令牌的用途。")))
+    token = ServiceToken(user=user, name=name)
+    key = issue_key(token)
+    token.save()
+    return token, key
+
+
+def issue_key(token: ServiceToken) -> str:
+    """Give an unsaved token a new random key: the row keeps its keyed hash and first
+    characters; the key itself is returned, to be shown once."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(30)
+    token.key_hash, token.prefix = token_hash(key), key[:_TOKEN_SHOWN]
+    return key
+
 
 class ServiceTokenAuthentication(TokenAuthentication):
-    """DRF tokens are for integrations (the telephony system, other government systems):
-    a token has no second factor, so it never stands in for an account that needs one."""
+    """DRF's `Authorization: Token …` header, for integrations (the telephony system, other
+    government systems), checked against the keyed hashes of ServiceToken. A token has no
+    second factor, so it never stands in for an account that needs one."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        user, token = super().authenticate_credentials(key)
-        if otp_required(user):
-            raise AuthenticationFailed(_("该账号须通过两步验证登录，不能使用接口令牌；请为对接系统单独建立账号。"))
-        return user, token
+        token = ServiceToken.objects.select_related("user").filter(key_hash=token_hash(key)).first()
+        if token is None:
+            raise AuthenticationFailed(_("接口令牌无效或已撤销。"))
+        refusal = token_refusal(token.user)
+        if refusal:
+            raise AuthenticationFailed(refusal)
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
+            # "Last used" for the admin's list, written at most every few minutes.
+            ServiceToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token

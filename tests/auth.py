@@ -37,3 +37,10 @@ def otp_login(client: Client, user: Any) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def api_token(user: Any) -> str:
+    """A new API token for a service account (only its hash is stored)."""
+    from intake.staff_auth import create_service_token
+
+    return create_service_token(user=user, name="测试对接")[1]
