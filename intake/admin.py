@@ -7,10 +7,10 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from intake.admin_pages import shown_once
 from intake.models import AccessRecord, Area, ServiceToken, StaffAuthenticator
 from intake.staff_auth import issue_key, token_refusal
 
@@ -148,9 +148,10 @@ class ServiceTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         super().save_model(request, obj, form, change)
 
     def response_add(self, request: HttpRequest, obj: ServiceToken, post_url_continue: str | None = None) -> HttpResponse:
-        key = obj.__dict__.pop("_plain_key")
-        # Admin views are sent with no-store (never_cache): the page is not kept by the browser.
-        return TemplateResponse(request, "admin/intake/servicetoken/created.html", {
-            **self.admin_site.each_context(request), "opts": self.opts, "token": obj, "key": key,
-            "title": _("接口令牌已建立"),
-        })
+        return shown_once(
+            request, self, title=_("接口令牌已建立"),
+            intro=_("已为账号 %(user)s 建立接口令牌“%(name)s”。") % {"user": obj.user.get_username(), "name": obj.name},
+            secrets=[(str(_("令牌")), obj.__dict__.pop("_plain_key"))],
+            notes=[_("请现在把它复制到对接系统的设置中（请求头 Authorization: Token 令牌）。系统只保存它的摘要；"
+                     "遗失或泄露时，删除这个令牌并新建一个。")],
+        )

@@ -3,19 +3,57 @@ dead-letter box with its retry action."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from intake.admin_pages import Text, shown_once
 from notifications.models import DeadLetter, Delivery, Notification, NotificationPreference, WebhookEndpoint
 from notifications.services import dead_letters_retry
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The signing key is made here and shown once, when the endpoint is added or its key
+    replaced (action 更换签名密钥); it is stored sealed and no page shows it again."""
+
     list_display = ["name", "url", "is_active", "kinds"]
     list_filter = ["is_active"]
+    fields = ["name", "url", "is_active", "kinds"]
+    actions = ["replace_secret"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a typed host without scheme
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        if not change:
+            obj._new_secret = obj.new_secret()  # type: ignore[attr-defined]  # for response_add, never stored
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None) -> HttpResponse:
+        return _secrets_page(request, self, [(obj, obj.__dict__.pop("_new_secret"))], title=_("Webhook 接收端已添加"))
+
+    @admin.action(description=_("更换签名密钥"), permissions=["change"])
+    def replace_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> HttpResponse:
+        shown = []
+        for endpoint in queryset:
+            secret = endpoint.new_secret()
+            endpoint.save(update_fields=["secret_sealed"])
+            self.log_change(request, endpoint, str(_("更换签名密钥")))
+            shown.append((endpoint, secret))
+        return _secrets_page(request, self, shown, title=_("已更换签名密钥"))
+
+
+def _secrets_page(request: HttpRequest, model_admin: WebhookEndpointAdmin, shown: list[tuple[WebhookEndpoint, str]],
+                  *, title: Text) -> HttpResponse:
+    return shown_once(
+        request, model_admin, title=title, intro=_("以下接收端的签名密钥："),
+        secrets=[(f"{endpoint.name}（{endpoint.url}）", secret) for endpoint, secret in shown],
+        notes=[_("请现在把密钥交给接收方，填入其验签设置（见 README“Receiving webhooks”）。"
+                 "更换后，旧密钥签名的通知不再通过验签。")],
+    )
 
 
 @admin.register(NotificationPreference)

@@ -9,11 +9,14 @@ so no report content, identity or receipt can end up in this table.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from intake import crypto
 
 
 class Kind(models.TextChoices):
@@ -46,13 +49,17 @@ class Status(models.TextChoices):
     SKIPPED = "skipped", _("无需发送")
 
 
+WEBHOOK_SECRET_AAD = crypto.field_aad(table="notifications_webhookendpoint", row_id="*", field="secret")
+
+
 class WebhookEndpoint(models.Model):
     """Another government system that receives signed notices (see README: 通知 Webhook)."""
 
     name = models.CharField(_("名称"), max_length=60)
     url = models.URLField(_("地址"), max_length=300)
-    # The shared HMAC key; the receiver holds the same one. Shown once in the admin.
-    secret = models.CharField(_("签名密钥"), max_length=100, default=secrets.token_urlsafe)
+    # The shared HMAC key, sealed (intake.crypto.seal_secret); the receiver holds the same one.
+    # Shown once, in the admin, when the endpoint is made or its key replaced.
+    secret_sealed = models.CharField(max_length=200, editable=False)
     is_active = models.BooleanField(_("启用"), default=True)
     # Comma-separated kinds ("due_soon,overdue"); empty: every kind but digests and SMS.
     kinds = models.CharField(_("订阅类型"), max_length=300, blank=True, help_text=_("逗号分隔；留空表示全部"))
@@ -64,6 +71,21 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.secret_sealed:
+            self.new_secret()  # a key nobody has seen: the admin replaces it to show one
+        super().save(*args, **kwargs)
+
+    def new_secret(self) -> str:
+        """Give the endpoint a new random signing key (sealed here, saved by the caller) and
+        return it, to be shown once and typed into the receiver."""
+        secret = secrets.token_urlsafe(32)
+        self.secret_sealed = crypto.seal_secret(secret.encode(), aad=WEBHOOK_SECRET_AAD)
+        return secret
+
+    def signing_key(self) -> str:
+        return crypto.open_secret(self.secret_sealed, aad=WEBHOOK_SECRET_AAD).decode()
 
     def wants(self, kind: str) -> bool:
         return not self.kinds or kind in {k.strip() for k in self.kinds.split(",")}

@@ -715,7 +715,7 @@ def _deliver(n: Notification) -> tuple[bool | None, int | None, str]:
         if n.channel == Channel.WEBHOOK:
             if n.endpoint is None or not n.endpoint.is_active:
                 return None, None, ""
-            result = webhooks.post(url=n.endpoint.url, secret=n.endpoint.secret, payload=render.webhook_payload(n),
+            result = webhooks.post(url=n.endpoint.url, secret=n.endpoint.signing_key(), payload=render.webhook_payload(n),
                                    kind=n.kind, timeout=settings.NOTIFY_WEBHOOK_TIMEOUT_SECONDS)
             return result.ok, result.status_code, result.error
         if n.channel == Channel.SMS:

@@ -115,7 +115,7 @@ def test_a_failing_endpoint_is_retried_then_dead_lettered_and_sent_again_by_hand
     assert DeadLetter.objects.get(pk=letter.pk).retried_by == admin
 
     headers, body = receiver.requests[-1]
-    assert readme_recipe()["verify"](endpoint.secret, headers, body)
+    assert readme_recipe()["verify"](endpoint.signing_key(), headers, body)
     payload = json.loads(body)
     assert payload["kind"] == "case_assigned" and payload["case"]["number"] == case.number
     assert payload["case"]["department"] == "379901-zj"
