@@ -98,6 +98,8 @@ MIDDLEWARE = [
     # Idle/absolute session limits and the TOTP step for /staff/ and /admin/ only.
     "config.middleware.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After each admin POST: seal its change-record entries into their hash chain.
+    "triage.middleware.ConfigChangeSealMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -305,6 +305,20 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: Any) -> Any:
         return super().get_queryset(request).prefetch_related("groups")
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """An account that made admin changes is not deleted: its change-record entries would
+        go with it (LogEntry.user cascades) and the record's hash chain would show them as
+        removed. Deactivating the account keeps both."""
+        from django.contrib.admin.models import LogEntry
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for user in objs:
+            made = LogEntry.objects.filter(user=user).count()
+            if made:
+                protected = [*protected, _("%(user)s 的 %(n)d 条配置变更记录（请停用该账号，不要删除）")
+                             % {"user": user.get_username(), "n": made}]
+        return deleted, counts, perms_needed, protected
+
 
 User = get_user_model()
 admin.site.unregister(User)

@@ -26,6 +26,9 @@ class TriageConfig(AppConfig):
         for model in (TermRule, Category, Department, Area):
             for signal in (post_save, post_delete):
                 signal.connect(receivers.routing_edited, sender=model, dispatch_uid=f"triage.routing_edited.{model.__name__}")
+        from django.contrib.admin.models import LogEntry
+
+        post_save.connect(receivers.config_change_logged, sender=LogEntry, dispatch_uid="triage.config_change_logged")
         from triage.models import CalendarOverride
 
         pre_save.connect(receivers.calendar_before_edit, sender=CalendarOverride,

@@ -286,6 +286,7 @@ def audit_run_execute(run_id: int) -> AuditRun | None:
     AuditRun.objects.filter(pk=run_id).update(started_at=timezone.now())
     try:
         summary = audit_verify()
+        config_changes, config_broken, config_problems = config_verify()
     except DatabaseError as exc:
         AuditRun.objects.filter(pk=run_id).update(failure=f"{type(exc).__name__}"[:200], finished_at=timezone.now())
         logger.error("Audit run %s did not finish: %s", run_id, type(exc).__name__)
@@ -295,9 +296,125 @@ def audit_run_execute(run_id: int) -> AuditRun | None:
         cases=summary.cases,
         events=summary.events,
         broken_cases=summary.broken_cases,
-        problems=[str(problem) for problem in summary.problems],
+        config_changes=config_changes,
+        config_broken=config_broken,
+        problems=[str(problem) for problem in summary.problems] + config_problems,
         heads_digest=summary.heads_digest,
     )
     if not summary.ok:
         logger.error("Audit run %s: %d case(s) with a broken event chain", run_id, summary.broken_cases)
+    if config_broken:
+        logger.error("Audit run %s: %d broken link(s) in the admin change record", run_id, config_broken)
     return AuditRun.objects.get(pk=run_id)
+
+
+# --- the admin's change record ---------------------------------------------------------------
+# Admin edits (routing and term rules, categories, departments, holidays, deadline policies,
+# staff roles …) are written by Django as LogEntry rows, which the auditor reads as the
+# configuration change record (/staff/audit/changes/). Each entry is sealed into one chain:
+# a link holds the hash of the entry (who, when, which object, which fields) and of the link
+# before it, and the chain's head is kept on its own row. One global chain is cheap here:
+# admin edits are few. An entry edited after it was sealed fails its hash, a deleted entry
+# leaves its link without an entry, a deleted link leaves a gap, and a deleted last link no
+# longer matches the head. An entry put straight into the database is sealed like any other:
+# the chain shows that sealed entries were not changed or removed, not who wrote them.
+
+_ENTRY_FIELDS = ("id", "action_time", "user_id", "content_type_id", "object_id", "object_repr", "action_flag",
+                 "change_message")
+
+
+def config_canonical(*, seq: int, entry_id: int, action_time: datetime, user_id: int, content_type_id: int | None,
+                     object_id: str | None, object_repr: str, action_flag: int, change_message: str,
+                     prev_hash: str) -> bytes:
+    record = {
+        "v": CHAIN_VERSION, "seq": seq, "entry": entry_id, "user": user_id, "type": content_type_id,
+        "object": object_id, "repr": object_repr, "flag": action_flag, "change": change_message,
+        "at": action_time.astimezone(UTC).isoformat(timespec="microseconds"), "prev": prev_hash,
+    }
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _entry_hash(seq: int, row: tuple[Any, ...], prev_hash: str) -> str:
+    entry_id, action_time, user_id, content_type_id, object_id, object_repr, action_flag, change_message = row
+    return hashlib.sha256(config_canonical(
+        seq=seq, entry_id=entry_id, action_time=action_time, user_id=user_id, content_type_id=content_type_id,
+        object_id=object_id, object_repr=object_repr, action_flag=action_flag, change_message=change_message,
+        prev_hash=prev_hash,
+    )).hexdigest()
+
+
+def config_seal_pending() -> int:
+    """Seal every change-record entry not sealed yet, in id order; returns how many. Runs in
+    the admin's own transaction when an entry is written (post_save), after each admin POST
+    (the entries of a bulk deletion are written with bulk_create, which sends no signal;
+    triage.middleware) and before a verification. The head row's lock serialises writers."""
+    from django.contrib.admin.models import LogEntry
+
+    from triage.models import ConfigChainHead, ConfigChangeSeal
+
+    with transaction.atomic():
+        head = ConfigChainHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:
+            head = ConfigChainHead.objects.create(pk=1)
+        rows = (LogEntry.objects.exclude(pk__in=ConfigChangeSeal.objects.values("entry_id"))
+                .order_by("pk").values_list(*_ENTRY_FIELDS))
+        seals = []
+        for row in rows:
+            seq = head.seq + 1
+            digest = _entry_hash(seq, row, head.head)
+            seals.append(ConfigChangeSeal(seq=seq, entry_id=row[0], prev_hash=head.head, hash=digest))
+            head.seq, head.head, head.last_entry_id = seq, digest, max(head.last_entry_id, row[0])
+        if seals:
+            ConfigChangeSeal.objects.bulk_create(seals)
+            head.save(update_fields=["seq", "head", "last_entry_id"])
+        return len(seals)
+
+
+def _entry_words(row: tuple[Any, ...] | None, entry_id: int) -> str:
+    if row is None:
+        return f"配置变更记录 #{entry_id}"
+    at = timezone.localtime(row[1]).strftime("%Y-%m-%d %H:%M")
+    return f"配置变更记录 #{entry_id}（{at}，{row[5]}）"
+
+
+def config_verify(*, max_problems: int = 20) -> tuple[int, int, list[str]]:
+    """(entries checked, broken links, the first problems as sentences). Seals what is
+    pending first, then walks the chain in one snapshot."""
+    from django.contrib.admin.models import LogEntry
+
+    from triage.models import ConfigChainHead, ConfigChangeSeal
+
+    config_seal_pending()
+    broken = 0
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        nonlocal broken
+        broken += 1
+        if len(problems) < max_problems:
+            problems.append(text)
+
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        head = ConfigChainHead.objects.filter(pk=1).first()
+        entries = {row[0]: row for row in LogEntry.objects.values_list(*_ENTRY_FIELDS).iterator(chunk_size=2000)}
+        expected, prev = 1, GENESIS
+        for seq, entry_id, prev_hash, digest in ConfigChangeSeal.objects.order_by("seq").values_list(
+                "seq", "entry_id", "prev_hash", "hash").iterator(chunk_size=2000):
+            row = entries.get(entry_id)
+            if seq != expected:
+                problem(f"配置变更记录的第 {expected} 至 {seq - 1} 条封存缺失（被删除）")
+            elif prev_hash != prev:
+                problem(f"{_entry_words(row, entry_id)}：不接续前一条，封存被调换或替换")
+            elif row is None:
+                problem(f"{_entry_words(row, entry_id)}：已被删除")
+            elif _entry_hash(seq, row, prev_hash) != digest:
+                problem(f"{_entry_words(row, entry_id)}：内容被修改（哈希不符）")
+            expected, prev = seq + 1, digest
+        if head is not None and (head.seq != expected - 1 or (head.seq and head.head != prev)):
+            problem(f"配置变更记录的链尾与链头不符（链头记第 {head.seq} 条，链上最后一条是第 {expected - 1} 条）："
+                    "末尾的封存被删除或替换")
+    return len(entries), broken, problems

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from intake.models import AccessKind, AccessRecord
 from intake.validators import check_year
-from triage.audit import AuditSummary, audit_run_request, audit_verify
+from triage.audit import AuditSummary, audit_run_request, audit_verify, config_verify
 from triage.models import AuditRun, Case
 
 logger = logging.getLogger(__name__)
@@ -240,4 +240,8 @@ def audit_changes_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(_changes(form), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"entry": e, "action": ACTION_LABELS.get(e.action_flag, "—"), "model": _model_label(e.content_type),
              "message": e.get_change_message()} for e in page.object_list]
-    return render(request, "triage/audit/changes.html", {"form": form, "page": page, "rows": rows})
+    checked, broken, problems = config_verify()
+    return render(request, "triage/audit/changes.html", {
+        "form": form, "page": page, "rows": rows,
+        "chain": {"checked": checked, "broken": broken, "problems": problems},
+    })

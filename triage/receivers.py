@@ -144,3 +144,12 @@ def _recalendar_later(days: list[Any]) -> None:
         logger.warning("Could not queue the calendar follow-up (%s): moving deadlines now; run "
                        "`manage.py dashboard_figures --rebuild` when the broker is back.", type(exc).__name__)
         deadlines_recalendar(days)
+
+
+def config_change_logged(sender: Any, instance: Any, created: bool = False, raw: bool = False, **kwargs: Any) -> None:
+    """An admin change-record entry was written: seal it into its hash chain, in the same
+    transaction (triage/audit.py)."""
+    if created and not raw:
+        from triage.audit import config_seal_pending
+
+        config_seal_pending()

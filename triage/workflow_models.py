@@ -66,6 +66,28 @@ class CaseEvent(models.Model):
         return f"{self.case_id}#{self.seq} {self.kind}"
 
 
+class ConfigChainHead(models.Model):
+    """The head of the hash chain over the admin's change record (one row): appends lock
+    it, and a deleted last link no longer matches it (triage/audit.py)."""
+
+    seq = models.PositiveIntegerField(default=0)
+    head = models.CharField(max_length=64, default="0" * 64)
+    last_entry_id = models.BigIntegerField(default=0)  # the newest LogEntry sealed
+
+
+class ConfigChangeSeal(models.Model):
+    """One link of that chain: the hash of one admin LogEntry (who, when, what object, which
+    fields) and of the link before it. No foreign key: a deleted entry leaves its link."""
+
+    seq = models.PositiveIntegerField(unique=True)
+    entry_id = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+
+
 class AuditRun(models.Model):
     """One verification of every case's event chain by the worker: asked for on the
     auditor's desk (too many cases to check within a request) or nightly by beat. Holds
@@ -80,6 +102,8 @@ class AuditRun(models.Model):
     cases = models.PositiveIntegerField(default=0)
     events = models.PositiveBigIntegerField(default=0)
     broken_cases = models.PositiveIntegerField(default=0)
+    config_changes = models.PositiveIntegerField(default=0)  # admin change-record entries checked
+    config_broken = models.PositiveIntegerField(default=0)  # of those, edited, deleted or inserted ones
     problems = models.JSONField(default=list, blank=True)  # the first problems, as sentences naming numbers
     heads_digest = models.CharField(max_length=64, blank=True)
     failure = models.CharField(max_length=200, blank=True)  # why it did not finish: BROKER_DOWN or an error's class
@@ -100,7 +124,7 @@ class AuditRun(models.Model):
             return "failed"
         if self.finished_at is None:
             return "running" if self.started_at else "queued"
-        return "intact" if self.broken_cases == 0 else "broken"
+        return "intact" if self.broken_cases == 0 and self.config_broken == 0 else "broken"
 
 
 class DeadlinePolicy(models.Model):

@@ -1,0 +1,69 @@
+"""The hash chain over the admin's change record (triage/audit.py): its tables, its head
+row, and the entries written so far sealed in id order, as they stand today."""
+
+from django.db import migrations, models
+
+
+def seal_existing(apps, schema_editor):  # type: ignore[no-untyped-def]
+    from triage.audit import GENESIS, _ENTRY_FIELDS, _entry_hash
+
+    log_entry = apps.get_model("admin", "LogEntry")
+    seal = apps.get_model("triage", "ConfigChangeSeal")
+    seq, head, last = 0, GENESIS, 0
+    seals = []
+    for row in log_entry.objects.order_by("pk").values_list(*_ENTRY_FIELDS).iterator(chunk_size=2000):
+        seq += 1
+        digest = _entry_hash(seq, row, head)
+        seals.append(seal(seq=seq, entry_id=row[0], prev_hash=head, hash=digest))
+        head, last = digest, row[0]
+    seal.objects.bulk_create(seals, batch_size=2000)
+    apps.get_model("triage", "ConfigChainHead").objects.create(pk=1, seq=seq, head=head, last_entry_id=last)
+
+
+def unseal(apps, schema_editor):  # type: ignore[no-untyped-def]
+    apps.get_model("triage", "ConfigChangeSeal").objects.all().delete()
+    apps.get_model("triage", "ConfigChainHead").objects.all().delete()
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("admin", "0003_logentry_add_action_flag_choices"),
+        ('triage', '0020_field_labels'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='ConfigChainHead',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('seq', models.PositiveIntegerField(default=0)),
+                ('head', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
+                ('last_entry_id', models.BigIntegerField(default=0)),
+            ],
+        ),
+        migrations.CreateModel(
+            name='ConfigChangeSeal',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('seq', models.PositiveIntegerField(unique=True)),
+                ('entry_id', models.BigIntegerField(unique=True)),
+                ('prev_hash', models.CharField(max_length=64)),
+                ('hash', models.CharField(max_length=64)),
+            ],
+            options={
+                'ordering': ['seq'],
+            },
+        ),
+        migrations.AddField(
+            model_name='auditrun',
+            name='config_broken',
+            field=models.PositiveIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='auditrun',
+            name='config_changes',
+            field=models.PositiveIntegerField(default=0),
+        ),
+        migrations.RunPython(seal_existing, unseal),
+    ]
