@@ -1,5 +1,5 @@
 """Simulating someone who rewrites the event log with the table owner's rights: the
-append-only trigger (PostgreSQL, triage migration 0011) is switched off around the edit,
+append-only trigger (PostgreSQL, triage migrations 0011 and 0021) is switched off around the edit,
 as such a person would have to, and switched back on."""
 
 from __future__ import annotations
@@ -9,22 +9,23 @@ from contextlib import contextmanager
 
 from django.db import connection
 
-TRIGGER = "triage_caseevent_append_only"
-
 
 @contextmanager
-def owner_tampering() -> Iterator[None]:
+def owner_tampering(table: str = "triage_caseevent") -> Iterator[None]:
+    """Around an edit of an append-only table (triage_caseevent, triage_configchangeseal):
+    its trigger, named after the table, is off."""
+    trigger = f"{table}_append_only"
     if connection.vendor != "postgresql":
         yield
         return
     with connection.cursor() as cursor:
         # ALTER TABLE refuses while the transaction has deferred foreign-key checks pending.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f"ALTER TABLE triage_caseevent DISABLE TRIGGER {TRIGGER}")
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"ALTER TABLE triage_caseevent ENABLE TRIGGER {TRIGGER}")
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from tests.tamper import owner_tampering
 from triage.audit import audit_run_execute, config_verify
 from triage.models import AuditRun, ConfigChainHead, ConfigChangeSeal, ReplyTemplate
 
@@ -73,9 +74,21 @@ def test_a_deleted_entry_and_a_cut_tail_are_caught(admin_client: Client) -> None
     assert broken == 1 and f"#{first.pk}" in problems[0] and "已被删除" in problems[0]
     # The last entry and its link removed together: the head no longer matches.
     LogEntry.objects.filter(pk=last.pk).delete()
-    ConfigChangeSeal.objects.filter(entry_id=last.pk).delete()
+    with owner_tampering("triage_configchangeseal"):
+        ConfigChangeSeal.objects.filter(entry_id=last.pk).delete()
     _checked, broken, problems = config_verify()
     assert broken == 2 and "链尾与链头不符" in problems[-1]
+
+
+def test_the_links_refuse_update_and_delete_on_postgresql(admin_client: Client) -> None:
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the append-only trigger is PostgreSQL's")
+    _add_templates(admin_client, "模板一")
+    for change in (lambda q: q.update(hash="0" * 64), lambda q: q.delete()):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            change(ConfigChangeSeal.objects.all())
 
 
 def test_verify_audit_and_the_full_run_report_the_change_record(admin_client: Client) -> None:

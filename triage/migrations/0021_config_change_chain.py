@@ -1,5 +1,6 @@
 """The hash chain over the admin's change record (triage/audit.py): its tables, its head
-row, and the entries written so far sealed in id order, as they stand today."""
+row, the entries written so far sealed in id order, as they stand today, and on PostgreSQL
+the same append-only trigger as the case events' (0011) on its links."""
 
 from django.db import migrations, models
 
@@ -23,6 +24,25 @@ def seal_existing(apps, schema_editor):  # type: ignore[no-untyped-def]
 def unseal(apps, schema_editor):  # type: ignore[no-untyped-def]
     apps.get_model("triage", "ConfigChangeSeal").objects.all().delete()
     apps.get_model("triage", "ConfigChainHead").objects.all().delete()
+
+
+TRIGGER = FUNCTION = "triage_configchangeseal_append_only"
+
+
+def install_trigger(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE FUNCTION {FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"RAISE EXCEPTION 'triage_configchangeseal is append-only: %% of link %% refused', TG_OP, OLD.seq "
+            f"USING ERRCODE = 'restrict_violation'; END $$")
+        schema_editor.execute(f"CREATE TRIGGER {TRIGGER} BEFORE UPDATE OR DELETE ON triage_configchangeseal "
+                              f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()")
+
+
+def remove_trigger(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON triage_configchangeseal")
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}()")
 
 
 class Migration(migrations.Migration):
@@ -66,4 +86,5 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.RunPython(seal_existing, unseal),
+        migrations.RunPython(install_trigger, remove_trigger),
     ]
