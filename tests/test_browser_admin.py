@@ -1,7 +1,8 @@
 """Browser journey on the real server and worker: the administrator edits a routing rule,
 the deadline policy and the holiday calendar in the Django admin and adds a handler with
 their role and department; the next citizen's report is routed by the edited rule, its
-deadline counts the new policy and the new holiday, and the new handler finds it."""
+deadline counts the new policy and the new holiday, and the new handler finds it. Then the
+administrator makes the telephony system's API token, shown once, and the system uses it."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def make_admin() -> dict[str, Any]:
     today, calendar = timezone.localdate(), WorkCalendar()
     return {
         "target": Department.objects.get(code=TARGET).pk,
+        "petition": Department.objects.get(code="379900-xf").pk,
         "holiday": calendar.add_workdays(today, 1),  # the next working day becomes a day off
         # With one working day fewer, the 10th working day is the 11th of today's calendar.
         "due": calendar.add_workdays(today, NOTICE_DAYS + 1),
@@ -174,3 +176,32 @@ def test_admin_changes_routing_deadlines_holidays_and_staff(
     assert due == f"{expected.isoformat()} 23:59", (due, facts)
     assert expected not in (facts["due_without_holiday"], facts["due_before"])
     screens.take(handler, "new-handler-case")
+
+    # The telephony system's service account and its API token: shown once, then used by the
+    # system to push a call.
+    page.goto("/admin/auth/user/add/")
+    page.locator("input[name=username]").fill("telephony")
+    page.locator("input[name=password1]").fill(NEW_PASSWORD)
+    page.locator("input[name=password2]").fill(NEW_PASSWORD)
+    page.locator("input[name=_save]").click()
+    page.wait_for_load_state()
+    page.locator("#id_groups_from").select_option(label="话务员")
+    page.locator("#id_groups_add").click()
+    page.locator("select[name='staff_profile-0-department']").select_option(str(facts["petition"]))
+    admin_save(page, page.url[page.url.index("/admin/"):])
+    page.goto("/admin/intake/servicetoken/add/")
+    page.locator("select[name=user]").select_option(label="telephony")
+    page.locator("input[name=name]").fill("12345话务系统来电推送")
+    page.locator("input[name=_save]").click()
+    page.wait_for_load_state()
+    key = page.locator("#shown-once code.secret").inner_text().strip()
+    assert key.startswith("qfs_") and "只显示这一次" in body_text(page)
+    screens.take(page, "admin-token")
+    page.goto("/admin/intake/servicetoken/")
+    assert key not in page.content() and key[:8] in page.content()
+    api = browser().new_context(base_url=live_server_url).request
+    pushed = api.post("/api/v1/staff/reports/", headers={"Authorization": f"Token {key}"},
+                      data={"channel": "call", "body": BODY, "area_code": VILLAGE})
+    assert pushed.status == 201, pushed.text()
+    assert api.post("/api/v1/staff/reports/", headers={"Authorization": f"Token {key[:-2]}xx"},
+                    data={"channel": "call", "body": BODY}).status == 401
