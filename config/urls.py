@@ -62,6 +62,8 @@ staff = [
     path("staff/audit/", audit_views.audit_page, name="audit"),
     path("staff/audit/verify/", audit_views.audit_verify_page, name="audit-verify"),
     path("staff/audit/changes/", audit_views.audit_changes_page, name="audit-changes"),
+    path("staff/audit/access.<slug:fmt>", audit_views.audit_access_export, name="audit-access-export"),
+    path("staff/audit/changes.<slug:fmt>", audit_views.audit_changes_export, name="audit-changes-export"),
 ]
 
 api_v1 = [

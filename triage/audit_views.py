@@ -4,6 +4,7 @@ only: nothing here decrypts a report."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -19,7 +20,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +31,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from intake.models import AccessKind, AccessRecord
 from intake.validators import check_year
 from triage.audit import AuditSummary, audit_run_request, audit_verify, config_verify
+from triage.exports import download
 from triage.models import AuditRun, Case
 
 logger = logging.getLogger(__name__)
@@ -245,3 +247,68 @@ def audit_changes_page(request: HttpRequest) -> HttpResponse:
         "form": form, "page": page, "rows": rows,
         "chain": {"checked": checked, "broken": broken, "problems": problems},
     })
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_FORMATS = {"csv", "xlsx"}
+EXPORT_MAX_ROWS = 100_000  # a workbook beyond this is not read; the auditor narrows the filters
+EXPORT_CHUNK = 2000
+
+
+def _export_refused(form: forms.Form | None, total: int) -> HttpResponse | None:
+    """A plain 400 naming what is wrong, or None when the export can go ahead."""
+    if form is not None and form.is_bound and not form.is_valid():
+        reasons = [f"{form.fields[name].label}：{error}" if name in form.fields else str(error)
+                   for name, errors in form.errors.items() for error in errors]
+        return HttpResponse(_("筛选条件有误：%(reasons)s") % {"reasons": "；".join(reasons)}, status=400,
+                            content_type="text/plain; charset=utf-8")
+    if total > EXPORT_MAX_ROWS:
+        return HttpResponse(_("共 %(n)d 条，超过一次导出的上限 %(max)d 条：请按日期或人员缩小范围后再导出。")
+                            % {"n": total, "max": EXPORT_MAX_ROWS}, status=400, content_type="text/plain; charset=utf-8")
+    return None
+
+
+def _local(at: datetime) -> str:
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _export(fmt: str, form: forms.Form, queryset: Any, *, rows: Callable[[list[Any]], list[list[Any]]],
+            title: str, headers: list[str], stem: str) -> HttpResponse:
+    """Every row the page's filters select (not one page of them), read in chunks."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    refused = _export_refused(form, queryset.count())
+    if refused is not None:
+        return refused
+    out: list[list[Any]] = []
+    items = queryset.iterator(chunk_size=EXPORT_CHUNK)
+    while chunk := list(itertools.islice(items, EXPORT_CHUNK)):
+        out += rows(chunk)
+    return download([(title, headers, out)], fmt=fmt, stem=f"qingfeng-{stem}-{timezone.localdate():%Y%m%d}")
+
+
+@require_safe
+@audit_required
+def audit_access_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    form = AccessFilterForm(request.GET or None)
+    return _export(fmt, form, _records(form), rows=_access_rows, title=_("查阅记录"), stem="access",
+                   headers=[_("时间"), _("查阅人"), _("类型"), _("案件编号"), _("理由")])
+
+
+def _access_rows(records: list[AccessRecord]) -> list[list[Any]]:
+    return [[_local(r.at), r.user.get_username(), r.get_kind_display(), "、".join(c.number for c in cases),
+             r.reason] for r, cases in _with_cases(records)]
+
+
+@require_safe
+@audit_required
+def audit_changes_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    form = ChangeFilterForm(request.GET or None)
+    return _export(fmt, form, _changes(form), rows=_change_rows, title=_("配置变更记录"), stem="changes",
+                   headers=[_("时间"), _("操作人"), _("操作"), _("对象类型"), _("对象"), _("变更内容")])
+
+
+def _change_rows(entries: list[LogEntry]) -> list[list[Any]]:
+    return [[_local(e.action_time), e.user.get_username(), str(ACTION_LABELS.get(e.action_flag, "—")),
+             _model_label(e.content_type), e.object_repr, e.get_change_message()] for e in entries]

@@ -4,8 +4,6 @@ public transparency page. Figures come from `triage.dashboard`; views translate 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
@@ -29,6 +27,7 @@ from intake.models import Channel, MatterType
 from intake.validators import check_year, parse_id
 from triage import dashboard as D
 from triage.alerts import open_alerts
+from triage.exports import download
 from triage.models import Alert, Category, Department, PublishedCase
 from triage.publication import (
     PublicationError,
@@ -205,33 +204,6 @@ TABLES: dict[str, tuple[Any, Callable[[dict[str, Any]], tuple[list[str], list[li
 }
 
 
-def _csv(headers: list[str], rows: list[list[Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(headers)
-    for row in rows:
-        # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
-        writer.writerow([f"'{v}" if isinstance(v, str) and v.startswith(("=", "+", "-", "@")) else v for v in row])
-    return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Chinese correctly
-
-
-def _xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    for title, headers, rows in sheets:
-        sheet = book.create_sheet(title=title[:31])
-        sheet.append(headers)
-        for row in rows:
-            sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 @require_safe
 @dashboard_required
 def dashboard_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
@@ -243,14 +215,7 @@ def dashboard_export(request: HttpRequest, table: str, fmt: str) -> HttpResponse
     data = D.dashboard(user=user, filters=filters)
     names = list(TABLES) if table == "all" else [table]
     sheets = [(str(TABLES[n][0]), *TABLES[n][1](data)) for n in names]
-    stem = f"qingfeng-{table}-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}"
-    if fmt == "csv":
-        _title, headers, rows = sheets[0]
-        response = HttpResponse(_csv(headers, rows), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(_xlsx(sheets), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
-    return response
+    return download(sheets, fmt=fmt, stem=f"qingfeng-{table}-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}")
 
 
 def _month_param(value: str | None) -> date:

@@ -52,6 +52,8 @@ def test_it_is_for_auditors_only(demo_org: None, role: str) -> None:
     assert client.get("/staff/audit/").status_code == 403
     assert client.get("/staff/audit/changes/").status_code == 403
     assert client.post("/staff/audit/verify/", {"case": ""}).status_code == 403
+    assert client.get("/staff/audit/access.csv").status_code == 403
+    assert client.get("/staff/audit/changes.xlsx").status_code == 403
 
 
 def test_it_lists_who_viewed_what_without_content(auditor: Client, viewed: Case) -> None:
@@ -187,3 +189,55 @@ def test_the_log_narrows_by_date(auditor: Client, viewed: Case) -> None:
 
 def test_the_viewer_is_found_whatever_the_case_of_letters(auditor: Client, viewed: Case) -> None:
     assert viewed.number in auditor.get("/staff/audit/", {"username": "OWN-handler"}).content.decode()
+
+
+
+def test_the_log_exports_every_filtered_row_without_content(auditor: Client, viewed: Case) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    page = auditor.get("/staff/audit/", {"username": "own-handler"}).content.decode()
+    assert 'id="access-exports"' in page and "/staff/audit/access.csv?username=own-handler" in page
+    response = auditor.get("/staff/audit/access.csv", {"username": "own-handler"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="qingfeng-access-')
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0] == ["时间", "查阅人", "类型", "案件编号", "理由"]
+    assert [row[1:] for row in rows[1:]] == [["own-handler", "查看内容", viewed.number, "办理需要"]]
+    assert "楼道堆放杂物" not in response.content.decode("utf-8-sig")
+    empty = auditor.get("/staff/audit/access.csv", {"username": "nobody"})
+    assert len(list(csv.reader(io.StringIO(empty.content.decode("utf-8-sig"))))) == 1
+    book = load_workbook(io.BytesIO(auditor.get("/staff/audit/access.xlsx").content))
+    assert [c.value for c in next(book.active.iter_rows(min_row=2, max_row=2))][1:4] == [
+        "own-handler", "查看内容", viewed.number]
+
+
+def test_an_export_with_bad_filters_or_too_many_rows_says_why(auditor: Client, viewed: Case,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from triage import audit_views
+
+    bad = auditor.get("/staff/audit/access.csv", {"case": "QF2026999"})
+    assert bad.status_code == 400 and "找不到该案件" in bad.content.decode()
+    assert auditor.get("/staff/audit/access.pdf").status_code == 404
+    monkeypatch.setattr(audit_views, "EXPORT_MAX_ROWS", 0)
+    many = auditor.get("/staff/audit/access.xlsx")
+    assert many.status_code == 400 and "缩小范围" in many.content.decode()
+
+
+def test_the_change_record_exports_and_neutralises_formulas(auditor: Client, admin_client: Client) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    response = admin_client.post("/admin/triage/replytemplate/add/",
+                                 {"title": "=HYPERLINK(\"x\")", "body": "您好！", "position": 9, "is_active": "on"})
+    assert response.status_code == 302
+    rows = list(csv.reader(io.StringIO(auditor.get("/staff/audit/changes.csv").content.decode("utf-8-sig"))))
+    assert rows[0] == ["时间", "操作人", "操作", "对象类型", "对象", "变更内容"]
+    assert rows[1][1:5] == ["admin1", "新增", "答复模板", "'=HYPERLINK(\"x\")"]
+    book = load_workbook(io.BytesIO(auditor.get("/staff/audit/changes.xlsx").content))
+    cell = next(book.active.iter_rows(min_row=2, max_row=2))[4]
+    assert cell.data_type == "s" and cell.value == "'=HYPERLINK(\"x\")"

@@ -231,7 +231,7 @@ def test_the_page_chart_follows_the_ratings_of_the_window(history: dict) -> None
 
 
 def test_csv_cells_guard_formulas_but_leave_empty_cells_empty() -> None:
-    from triage.dashboard_views import _csv
+    from triage.exports import csv_bytes
 
-    rows = list(csv.reader(io.StringIO(_csv(["h"], [["=1+1"], ["-3"], ["@x"], [""], ["66.7%"], [5]]).decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(csv_bytes(["h"], [["=1+1"], ["-3"], ["@x"], [""], ["66.7%"], [5]]).decode("utf-8-sig"))))
     assert rows == [["h"], ["'=1+1"], ["'-3"], ["'@x"], [""], ["66.7%"], ["5"]]
