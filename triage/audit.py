@@ -363,10 +363,10 @@ def config_seal_pending() -> int:
             seq = head.seq + 1
             digest = _entry_hash(seq, row, head.head)
             seals.append(ConfigChangeSeal(seq=seq, entry_id=row[0], prev_hash=head.head, hash=digest))
-            head.seq, head.head, head.last_entry_id = seq, digest, max(head.last_entry_id, row[0])
+            head.seq, head.head = seq, digest
         if seals:
             ConfigChangeSeal.objects.bulk_create(seals)
-            head.save(update_fields=["seq", "head", "last_entry_id"])
+            head.save(update_fields=["seq", "head"])
         return len(seals)
 
 

@@ -72,7 +72,6 @@ class ConfigChainHead(models.Model):
 
     seq = models.PositiveIntegerField(default=0)
     head = models.CharField(max_length=64, default="0" * 64)
-    last_entry_id = models.BigIntegerField(default=0)  # the newest LogEntry sealed
 
 
 class ConfigChangeSeal(models.Model):

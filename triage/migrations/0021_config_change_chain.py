@@ -10,15 +10,15 @@ def seal_existing(apps, schema_editor):  # type: ignore[no-untyped-def]
 
     log_entry = apps.get_model("admin", "LogEntry")
     seal = apps.get_model("triage", "ConfigChangeSeal")
-    seq, head, last = 0, GENESIS, 0
+    seq, head = 0, GENESIS
     seals = []
     for row in log_entry.objects.order_by("pk").values_list(*_ENTRY_FIELDS).iterator(chunk_size=2000):
         seq += 1
         digest = _entry_hash(seq, row, head)
         seals.append(seal(seq=seq, entry_id=row[0], prev_hash=head, hash=digest))
-        head, last = digest, row[0]
+        head = digest
     seal.objects.bulk_create(seals, batch_size=2000)
-    apps.get_model("triage", "ConfigChainHead").objects.create(pk=1, seq=seq, head=head, last_entry_id=last)
+    apps.get_model("triage", "ConfigChainHead").objects.create(pk=1, seq=seq, head=head)
 
 
 def unseal(apps, schema_editor):  # type: ignore[no-untyped-def]
@@ -59,7 +59,6 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('seq', models.PositiveIntegerField(default=0)),
                 ('head', models.CharField(default='0000000000000000000000000000000000000000000000000000000000000000', max_length=64)),
-                ('last_entry_id', models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
