@@ -6,9 +6,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import QuerySet, Value
+from django.db.models import Count, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -323,6 +324,27 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
 User = get_user_model()
 admin.site.unregister(User)
 admin.site.register(User, StaffUserAdmin)
+
+
+class RoleGroupAdmin(GroupAdmin):
+    """The roles (groups) with the names the console uses beside their codes."""
+
+    list_display = ("name", "role", "members")
+
+    @admin.display(description=_("角色"))
+    def role(self, group: Group) -> str:
+        return _role_labels().get(group.name, "—")
+
+    @admin.display(description=_("人数"), ordering="member_count")
+    def members(self, group: Group) -> int:
+        return int(getattr(group, "member_count", 0))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
+        return super().get_queryset(request).annotate(member_count=Count("user"))
+
+
+admin.site.unregister(Group)
+admin.site.register(Group, RoleGroupAdmin)
 
 
 @admin.register(Correction)

@@ -155,6 +155,16 @@ def test_classifier_versions_switch_by_activation_only(admin_client: Client, mon
     assert not ClassifierModel.objects.filter(pk=pruned.pk).exists()
 
 
+def test_the_role_list_names_each_role_and_counts_its_members(admin_client: Client) -> None:
+    from tests.triage.casework import staff
+
+    staff("zj-one", "handler", "379901-zj")
+    staff("zj-two", "handler", "379901-zj")
+    page = admin_client.get("/admin/auth/group/").content.decode()
+    row = next(r for r in page.split("<tr") if ">handler<" in r)
+    assert "承办人" in row and ">2<" in row
+
+
 def test_the_admin_is_named_and_placement_labels_are_chinese(admin_client: Client) -> None:
     index = admin_client.get("/admin/").content.decode()
     assert "清风 系统管理" in index
