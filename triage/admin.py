@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet, Value
 from django.db.models.functions import Concat, Substr
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from intake.models import MatterType
@@ -277,7 +278,7 @@ class StaffProfileInline(admin.StackedInline):  # type: ignore[type-arg]
 def _role_labels() -> dict[str, str]:
     from triage.demo import ROLES
 
-    return {role.group: str(role.label) for role in ROLES}
+    return {role.group: gettext(role.label) for role in ROLES}
 
 
 class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]

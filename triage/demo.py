@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from intake.models import Area, AreaLevel
 from triage.models import Department, DepartmentKind, StaffProfile
@@ -69,18 +70,18 @@ SHORT = {"纪委监委": "纪委监委", "医疗保障局": "医保局", "住房
 @dataclass(frozen=True)
 class Role:
     group: str
-    label: str
+    label: str  # Chinese; shown through gettext
     permissions: tuple[str, ...]
 
 
 ROLES = [
-    Role("intake_clerk", "受理员", ("intake.log_letter", "intake.log_visit", "intake.log_call")),
-    Role("hotline_operator", "话务员", ("intake.log_call",)),
-    Role("triage_officer", "分流员", ("intake.view_report_content", "triage.triage_case")),
-    Role("handler", "承办人", ("intake.view_report_content",)),
-    Role("department_head", "部门负责人", ("intake.view_report_content", "intake.reveal_identity")),
-    Role("leadership", "领导", ()),
-    Role("auditor", "审计员", ("intake.view_accessrecord",)),
+    Role("intake_clerk", gettext_noop("受理员"), ("intake.log_letter", "intake.log_visit", "intake.log_call")),
+    Role("hotline_operator", gettext_noop("话务员"), ("intake.log_call",)),
+    Role("triage_officer", gettext_noop("分流员"), ("intake.view_report_content", "triage.triage_case")),
+    Role("handler", gettext_noop("承办人"), ("intake.view_report_content",)),
+    Role("department_head", gettext_noop("部门负责人"), ("intake.view_report_content", "intake.reveal_identity")),
+    Role("leadership", gettext_noop("领导"), ()),
+    Role("auditor", gettext_noop("审计员"), ("intake.view_accessrecord",)),
 ]
 
 # username, role, department code, display name
