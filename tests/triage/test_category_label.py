@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 
-from tests.auth import otp_login
 from tests.factories import submit
+from tests.triage.casework import staff
 from triage import decide as d
 from triage.demo import seed_triage_defaults
-from triage.models import Case, Category, Department, StaffProfile
+from triage.models import Case, Category, Department
 from triage.services import triage_correct, triage_reports
 from triage.training import correction_examples
 
@@ -81,11 +80,8 @@ def test_a_new_category_cannot_take_a_renamed_categorys_label(admin_client: Clie
     assert not Category.objects.filter(name="城乡建设").exists()
 
 
-def test_corrections_to_a_renamed_category_train_under_its_label(admin_client: Client, active_classifier: Any,
-                                                                  django_user_model: Any) -> None:
-    officer = django_user_model.objects.create_user("officer", password="x-password-123")
-    officer.groups.add(Group.objects.get(name="triage_officer"))
-    StaffProfile.objects.create(user=officer, department=Department.objects.get(code="379900-xf"))
+def test_corrections_to_a_renamed_category_train_under_its_label(admin_client: Client, active_classifier: Any) -> None:
+    officer = staff("officer", "triage_officer", "379900-xf")
     health = Category.objects.get(name="卫生计生")
     _rename(admin_client, health, "卫生健康")
     report = submit(body="社区养老食堂的饭菜价格太高，老人吃不起。", area_code="379901001001").report
@@ -104,7 +100,7 @@ def test_seeding_the_defaults_again_does_not_bring_back_a_renamed_category(admin
 
 
 def test_the_triage_page_names_alternatives_by_their_present_names(admin_client: Client, active_classifier: Any,
-                                                                    django_user_model: Any) -> None:
+                                                                    officer: Client) -> None:
     report = submit(body="小区门口的马路天天堵车，公交站也被占了，学校放学时孩子很危险。",
                     area_code="379901001001").report
     triage_reports([str(report.pk)])
@@ -113,10 +109,7 @@ def test_the_triage_page_names_alternatives_by_their_present_names(admin_client:
     assert labels
     renamed = Category.objects.get(model_label=labels[0])
     _rename(admin_client, renamed, f"{renamed.name}（新）")
-    officer = django_user_model.objects.create_user("officer2", password="x-password-123")
-    officer.groups.add(Group.objects.get(name="triage_officer"))
-    StaffProfile.objects.create(user=officer, department=Department.objects.get(code="379900-xf"))
-    page = otp_login(Client(), officer).get(f"/staff/triage/{case.pk}/").content.decode()
+    page = officer.get(f"/staff/triage/{case.pk}/").content.decode()
     assert f"{labels[0]}（新）" in page
 
 
