@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from intake.admin_pages import shown_once
+from intake.admin_pages import ReadOnlyAdmin, shown_once
 from intake.models import AccessRecord, Area, ServiceToken, StaffAuthenticator
 from intake.staff_auth import issue_key, token_refusal
 
@@ -23,42 +23,20 @@ class AreaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AccessRecordAdmin(ReadOnlyAdmin):
     """Written only by the services that show content or an identity: never typed in,
     edited or deleted here (a hand-made record would stand in the log as a real view).
     The auditor's desk (/staff/audit/) is where the log is read by case number."""
 
-    list_display = ("when", "viewer", "what", "reason_")
+    list_display = ("at", "user", "kind", "reason_")
     list_filter = ("kind",)
     list_select_related = ("user",)
     search_fields = ("user__username",)
-    fields = ("when", "viewer", "what", "reason_")
-    readonly_fields = fields
-
-    @admin.display(description=_("时间"), ordering="at")
-    def when(self, record: AccessRecord) -> Any:
-        return record.at
-
-    @admin.display(description=_("查阅人"), ordering="user__username")
-    def viewer(self, record: AccessRecord) -> str:
-        return record.user.get_username()
-
-    @admin.display(description=_("类型"), ordering="kind")
-    def what(self, record: AccessRecord) -> str:
-        return record.get_kind_display()
+    fields = list_display
 
     @admin.display(description=_("理由"))
     def reason_(self, record: AccessRecord) -> str:
         return record.reason or "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # django-otp's device admin shows each seed in hex and serves a QR code of it: whoever can
@@ -68,7 +46,7 @@ if admin.site.is_registered(TOTPDevice):
 
 
 @admin.register(StaffAuthenticator)
-class StaffAuthenticatorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StaffAuthenticatorAdmin(ReadOnlyAdmin):
     """Who has an authenticator and when it was last used. Enrolment is the user's own
     (at sign-in); when a phone is lost or replaced the administrator deletes the device and
     the user adds a new one at the next sign-in. The removal is in the auditor's change
@@ -105,11 +83,7 @@ class StaffAuthenticatorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[StaffAuthenticator]:
         return super().get_queryset(request).defer("key")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    has_delete_permission = admin.ModelAdmin.has_delete_permission  # removing a lost device is its one action
 
 
 class ServiceTokenForm(forms.ModelForm):  # type: ignore[type-arg]

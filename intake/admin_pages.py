@@ -1,7 +1,10 @@
-"""An admin page that shows a new secret once (an API token, a webhook signing key): the
-database keeps only a hash or a sealed copy, and no later page shows it again."""
+"""Admin building blocks the apps share: the read-only record admin, and the page that
+shows a new secret once (an API token, a webhook signing key) while the database keeps
+only a hash or a sealed copy."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -11,6 +14,19 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 Text = str | Promise
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A record kept by the services: shown, never typed in, edited or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def shown_once(request: HttpRequest, model_admin: admin.ModelAdmin, *, title: Text, intro: Text,  # type: ignore[type-arg]

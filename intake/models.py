@@ -247,9 +247,9 @@ class AccessRecord(models.Model):
 
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="access_records", verbose_name=_("来件"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("查阅人"))
-    kind = models.CharField(_("查阅类型"), max_length=24, choices=AccessKind.choices)
-    reason = models.CharField(_("事由"), max_length=500, blank=True)
-    at = models.DateTimeField(_("查阅时间"), default=timezone.now, db_index=True)
+    kind = models.CharField(_("类型"), max_length=24, choices=AccessKind.choices)
+    reason = models.CharField(_("理由"), max_length=500, blank=True)
+    at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-at"]

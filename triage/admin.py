@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from intake.admin_pages import ReadOnlyAdmin
 from intake.models import MatterType
 from triage.models import (
     CalendarOverride,
@@ -167,7 +168,7 @@ class TermRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("term", "label", "department__name", "area__name")
 
 
-class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClassifierModelAdmin(ReadOnlyAdmin):
     """Versions are made by training and switched by activation (the same service as
     `manage.py activate_model`): nothing here is typed in, and the active one stays."""
 
@@ -188,15 +189,9 @@ class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[ClassifierModel]:
         return super().get_queryset(request).defer("artifact", "serving")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The active version is never deleted: triage would fall back to the human queue.
-        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_active)
+        return admin.ModelAdmin.has_delete_permission(self, request, obj) and not (obj is not None and obj.is_active)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ClassifierModel]) -> None:
         super().delete_queryset(request, queryset.exclude(is_active=True))
@@ -231,19 +226,6 @@ class ClassifierModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 admin.site.register(ClassifierModel, ClassifierModelAdmin)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """A record kept by the services: shown, never typed in, edited or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Case)
@@ -314,11 +296,10 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
         from django.contrib.admin.models import LogEntry
 
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        for user in objs:
-            made = LogEntry.objects.filter(user=user).count()
-            if made:
-                protected = [*protected, _("%(user)s 的 %(n)d 条配置变更记录（请停用该账号，不要删除）")
-                             % {"user": user.get_username(), "n": made}]
+        users = {user.pk: user for user in objs}
+        made = LogEntry.objects.filter(user_id__in=users).values_list("user_id").annotate(n=Count("pk"))
+        protected = [*protected, *(_("%(user)s 的 %(n)d 条配置变更记录（请停用该账号，不要删除）")
+                                   % {"user": users[pk].get_username(), "n": n} for pk, n in made)]
         return deleted, counts, perms_needed, protected
 
 
@@ -371,21 +352,12 @@ class CalendarOverrideAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CaseEventAdmin(ReadOnlyAdmin):
     """Read-only: the chain is append-only."""
 
     list_display = ("case", "seq", "kind", "from_status", "to_status", "actor", "at")
     list_filter = ("kind",)
     raw_id_fields = ("case", "actor")
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ReplyTemplate)

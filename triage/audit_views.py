@@ -256,9 +256,9 @@ EXPORT_MAX_ROWS = 100_000  # a workbook beyond this is not read; the auditor nar
 EXPORT_CHUNK = 2000
 
 
-def _export_refused(form: forms.Form | None, total: int) -> HttpResponse | None:
+def _export_refused(form: forms.Form, total: int) -> HttpResponse | None:
     """A plain 400 naming what is wrong, or None when the export can go ahead."""
-    if form is not None and form.is_bound and not form.is_valid():
+    if form.is_bound and not form.is_valid():
         reasons = [f"{form.fields[name].label}：{error}" if name in form.fields else str(error)
                    for name, errors in form.errors.items() for error in errors]
         return HttpResponse(_("筛选条件有误：%(reasons)s") % {"reasons": "；".join(reasons)}, status=400,

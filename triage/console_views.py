@@ -43,6 +43,7 @@ from triage.selectors import (
     cases_visible_to,
     console_list,
     content_access,
+    departments_by_area,
     worst_deadline_state,
 )
 from triage.workdays import WorkCalendar
@@ -295,14 +296,9 @@ def _action_form(name: str, label: str, *, data: Any = None, initial: dict[str, 
     if isinstance(form, TransferForm) and case is not None:
         to = form.fields["to"]
         assert isinstance(to, forms.ModelChoiceField)
-        to.queryset = (Department.objects.filter(is_active=True).exclude(pk=case.department_id or 0)
-                       .select_related("area").only("pk", "name", "path", "area__name"))
-        # Grouped by area in tree order (city, its districts, their townships …) rather than
-        # one flat list of every unit; the queryset still validates the choice.
-        groups: dict[str, list[tuple[int, str]]] = {}
-        for department in to.queryset:
-            groups.setdefault(department.area.name, []).append((department.pk, department.name))
-        to.choices = [("", "---------"), *groups.items()]
+        to.queryset = Department.objects.filter(is_active=True).exclude(pk=case.department_id or 0)
+        # Grouped by area (short names) in tree order; the queryset still validates the choice.
+        to.choices = [("", "---------"), *departments_by_area(to.queryset, area_label=lambda area: area.name)]
     if isinstance(form, ExtensionForm) and case is not None:
         bounds = workflow.extension_bounds(case)
         if bounds is not None:

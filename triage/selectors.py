@@ -4,7 +4,7 @@ place where a user's department scope is applied."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -33,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from intake.models import Area
 from triage.deadlines import DeadlineState
 from triage.models import CLOSED_STATES, Case, CaseFigures, CaseStatus, Deadline, Department, FiguresDirty
 from triage.workflow import Role, covers, roles_of
@@ -125,6 +126,16 @@ class ContentAccess(StrEnum):
     DIRECT = "direct"  # shown on view, each view recorded
     GRANT = "grant"  # shown only after the user records a reason (leadership)
     NONE = "none"  # never (auditors: they read the record of who saw what, not the content)
+
+
+def departments_by_area(departments: QuerySet[Department], *, area_label: Callable[[Area], str] = str,
+                        ) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Departments as grouped choices under their area, in tree order (codes nest: city, its
+    districts, their townships …), for a picker that would otherwise be one flat list."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for department in departments.select_related("area").order_by("code"):
+        groups.setdefault(area_label(department.area), []).append((department.pk, department.name))
+    return list(groups.items())
 
 
 def content_access(*, user: User, case: Case) -> ContentAccess:

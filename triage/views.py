@@ -22,7 +22,14 @@ from intake.selectors import report_content
 from intake.services import content_view_record
 from intake.validators import parse_id
 from triage.models import Case, CaseStatus, Category, Department
-from triage.selectors import ContentAccess, QueueFilters, cases_visible_to, content_access, triage_queue
+from triage.selectors import (
+    ContentAccess,
+    QueueFilters,
+    cases_visible_to,
+    content_access,
+    departments_by_area,
+    triage_queue,
+)
 from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
 
 PAGE_SIZE = 50
@@ -49,15 +56,10 @@ class QueueFilterForm(forms.Form):
 
 
 def _departments_by_area(field: forms.Field) -> None:
-    """The department picker grouped by area in tree order (city, its districts, their
-    townships …), as the console's transfer form, instead of one flat list of every unit;
-    the queryset still validates the choice."""
+    """The department picker grouped by area (full names); the queryset still validates."""
     assert isinstance(field, forms.ModelChoiceField)
     assert field.queryset is not None
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for department in field.queryset.select_related("area").order_by("code"):  # codes nest: tree order
-        groups.setdefault(str(department.area), []).append((department.pk, department.name))
-    field.choices = [("", "---------"), *groups.items()]
+    field.choices = [("", "---------"), *departments_by_area(field.queryset)]
 
 
 class CorrectForm(forms.Form):

@@ -17,17 +17,17 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='accessrecord',
             name='at',
-            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='查阅时间'),
+            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='时间'),
         ),
         migrations.AlterField(
             model_name='accessrecord',
             name='kind',
-            field=models.CharField(choices=[('view_content', '查看内容'), ('reveal_identity', '查看身份'), ('download_attachment', '下载附件')], max_length=24, verbose_name='查阅类型'),
+            field=models.CharField(choices=[('view_content', '查看内容'), ('reveal_identity', '查看身份'), ('download_attachment', '下载附件')], max_length=24, verbose_name='类型'),
         ),
         migrations.AlterField(
             model_name='accessrecord',
             name='reason',
-            field=models.CharField(blank=True, max_length=500, verbose_name='事由'),
+            field=models.CharField(blank=True, max_length=500, verbose_name='理由'),
         ),
         migrations.AlterField(
             model_name='accessrecord',

@@ -1,6 +1,8 @@
-"""Signed-in clients that several triage test modules share."""
+"""Signed-in clients and fixtures that several triage test modules share."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -31,3 +33,13 @@ def officer(demo_org: None) -> Client:
     client = Client()
     client.force_login(staff("officer", "triage_officer", "379900-xf"))
     return client
+
+
+@pytest.fixture
+def fresh_routing() -> Any:
+    """Routing snapshot and model caches dropped before and after the test."""
+    from triage.decide import forget_caches
+
+    forget_caches()
+    yield
+    forget_caches()

@@ -17,16 +17,9 @@ from triage.models import Case, Category, Department
 from triage.services import triage_correct, triage_reports
 from triage.training import correction_examples
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_routing")]
 
 SCHOOL = "白沙镇中心小学强制学生购买教辅资料，老师课后有偿补课，请教育局查处。"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Any:
-    d.forget_caches()
-    yield
-    d.forget_caches()
 
 
 def _rename(client: Client, category: Category, name: str) -> None:

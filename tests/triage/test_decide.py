@@ -10,14 +10,7 @@ import pytest
 from triage import decide as d
 from triage.models import Category, RuleKind, TermRule
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Any:
-    d.forget_caches()
-    yield
-    d.forget_caches()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_routing")]
 
 
 def test_it_extracts_the_most_specific_place_named_in_the_text(demo_org: None) -> None:
