@@ -279,6 +279,9 @@ SESSION_COOKIE_AGE = STAFF_SESSION_MAX_SECONDS
 LOGIN_MAX_FAILURES = env_int("QINGFENG_LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("QINGFENG_LOGIN_LOCKOUT_SECONDS", 15 * 60)
 OTP_TOTP_ISSUER = "清风"
+# How long a staff member who needs a code may add an authenticator with the password alone,
+# after the account is created, gains such a role or loses its last device (intake.models.EnrolmentWindow).
+TOTP_ENROLMENT_HOURS = env_int("QINGFENG_TOTP_ENROLMENT_HOURS", 72)
 # Wrong codes count towards the same per-username lock as wrong passwords; django-otp's
 # own growing delay would only make a mistyped code fail again when retyped at once.
 OTP_TOTP_THROTTLE_FACTOR = 0

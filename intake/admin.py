@@ -7,12 +7,13 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.timezone import localtime, now
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from intake.admin_pages import ReadOnlyAdmin, shown_once
-from intake.models import AccessRecord, Area, ServiceToken, StaffAuthenticator
-from intake.staff_auth import issue_key, token_refusal
+from intake.models import AccessRecord, Area, EnrolmentWindow, ServiceToken, StaffAuthenticator
+from intake.staff_auth import has_authenticator, issue_key, open_enrolment, token_refusal
 
 
 @admin.register(Area)
@@ -48,9 +49,10 @@ if admin.site.is_registered(TOTPDevice):
 @admin.register(StaffAuthenticator)
 class StaffAuthenticatorAdmin(ReadOnlyAdmin):
     """Who has an authenticator and when it was last used. Enrolment is the user's own
-    (at sign-in); when a phone is lost or replaced the administrator deletes the device and
-    the user adds a new one at the next sign-in. The removal is in the auditor's change
-    record (/staff/audit/changes/) like any other admin change."""
+    (at sign-in); when a phone is lost or replaced the administrator deletes the device,
+    which opens the user's enrolment window, and the user adds a new one at the next
+    sign-in. The removal is in the auditor's change record (/staff/audit/changes/) like
+    any other admin change."""
 
     list_display = ("owner", "device_name", "in_use", "added", "last_used")
     list_filter = ("confirmed",)
@@ -84,6 +86,43 @@ class StaffAuthenticatorAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).defer("key")
 
     has_delete_permission = admin.ModelAdmin.has_delete_permission  # removing a lost device is its one action
+
+    def delete_model(self, request: HttpRequest, obj: StaffAuthenticator) -> None:
+        super().delete_model(request, obj)
+        self._reopen(request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[StaffAuthenticator]) -> None:
+        devices = list(queryset.select_related("user"))
+        super().delete_queryset(request, queryset)
+        self._reopen(request, devices)
+
+    def _reopen(self, request: HttpRequest, devices: list[StaffAuthenticator]) -> None:
+        """Whoever lost their last authenticator may enrol a new one for the window's length."""
+        users = {device.user_id: device.user for device in devices if device.confirmed}
+        for user in users.values():
+            if not has_authenticator(user):
+                until = open_enrolment(user)
+                self.message_user(request, _("%(user)s 可在 %(until)s 前登录并绑定新的身份验证器。") % {
+                    "user": user.get_username(), "until": localtime(until).strftime("%Y-%m-%d %H:%M")})
+
+
+@admin.register(EnrolmentWindow)
+class EnrolmentWindowAdmin(ReadOnlyAdmin):
+    """Who may enrol an authenticator with the password alone, and until when. Windows open
+    by themselves (a new account that needs a code, a role that needs one, a removed
+    device) or through the user list's action 开放身份验证器登记; deleting one closes it."""
+
+    list_display = ("user", "opened_at", "open_until", "is_open")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__first_name")
+    fields = list_display
+    readonly_fields = fields
+
+    @admin.display(description=_("可登记"), boolean=True)
+    def is_open(self, window: EnrolmentWindow) -> bool:
+        return bool(window.open_until > now())
+
+    has_delete_permission = admin.ModelAdmin.has_delete_permission  # closing a window early
 
 
 class ServiceTokenForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -40,3 +40,7 @@ class IntakeConfig(AppConfig):
         from intake import otp_seeds
 
         otp_seeds.connect()
+
+        from intake.staff_auth import connect_enrolment_windows
+
+        connect_enrolment_windows()

@@ -80,6 +80,25 @@ def _confirmed_device(user: Any) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
+# The unconfirmed authenticator this session is enrolling. Each session gets its own seed:
+# someone else signing in with the same password during the window sees a different one,
+# and the owner's is deleted with the others only when one of them is confirmed.
+ENROL_DEVICE_KEY = "qf_enrol_device"
+_PENDING_KEPT = 5  # unconfirmed devices kept per user (the oldest go first)
+
+
+def _session_device(request: HttpRequest) -> TOTPDevice:
+    user = request.user
+    pk = request.session.get(ENROL_DEVICE_KEY)
+    device = TOTPDevice.objects.filter(pk=pk, user=user, confirmed=False).first() if pk else None
+    if device is None:
+        older = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").values_list("pk", flat=True)
+        TOTPDevice.objects.filter(pk__in=list(older[_PENDING_KEPT - 1:])).delete()
+        device = TOTPDevice.objects.create(user=user, name=_("身份验证器"), confirmed=False)  # type: ignore[misc]
+        request.session[ENROL_DEVICE_KEY] = device.pk
+    return device
+
+
 def _safe_next(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
@@ -145,21 +164,27 @@ def _qr_data_uri(url: str) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def otp_setup(request: HttpRequest) -> HttpResponse:
-    """First sign-in of a user who needs a code: add the authenticator, confirm one code."""
+    """First sign-in of a user who needs a code: add the authenticator, confirm one code.
+    Only inside the user's enrolment window (intake.models.EnrolmentWindow)."""
     next_url = _safe_next(request)
     user = request.user
+    if not user.is_authenticated:  # login_required has sent everyone else away
+        return redirect(settings.LOGIN_URL)
     if _confirmed_device(user) is not None:
         # Replacing an enrolled authenticator is an administrator's job (admin site), so a
         # stolen password alone can never register the thief's own device.
         return _to_step("otp-verify", next_url)
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name=_("身份验证器"), confirmed=False)  # type: ignore[misc]
+    open_until = staff_auth.enrolment_open_until(user)
+    if open_until is None:
+        return render(request, "intake/staff/otp_closed.html", status=403)
+    device = _session_device(request)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["token"]):
             device.confirmed = True
             device.save(update_fields=["confirmed"])
+            staff_auth.enrolment_done(user)
+            request.session.pop(ENROL_DEVICE_KEY, None)
             django_otp.login(request, device)
             staff_auth.login_succeeded(user.get_username())
             return redirect(next_url)
@@ -168,7 +193,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             return locked
     secret = base64.b32encode(device.bin_key).decode()
     context = {
-        "form": form, "next": next_url, "qr": _qr_data_uri(device.config_url),
+        "form": form, "next": next_url, "qr": _qr_data_uri(device.config_url), "open_until": open_until,
         "secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
     }
     return render(request, "intake/staff/otp_setup.html", context)

@@ -307,3 +307,26 @@ class StaffAuthenticator(TOTPDevice):
         proxy = True
         verbose_name = _("身份验证器")
         verbose_name_plural = _("身份验证器")
+
+
+class EnrolmentWindow(models.Model):
+    """Until when a staff member who needs a TOTP code may add an authenticator with the
+    password alone. Without a window a stolen password would let its holder register their
+    own device first, at any time before the owner's first sign-in or after a lost phone is
+    removed. A window opens by itself when an account is created, when an account gains a
+    role that needs a code, and when its last authenticator is removed; an administrator
+    opens one again (admin user list, or `manage.py open_enrolment`) for someone who let it
+    pass. Enrolling closes it. Length: settings.TOTP_ENROLMENT_HOURS (intake/staff_auth.py)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="enrolment_window", verbose_name=_("用户"))
+    opened_at = models.DateTimeField(_("开放时间"), default=timezone.now)
+    open_until = models.DateTimeField(_("登记截止"))
+
+    class Meta:
+        ordering = ["-open_until"]
+        verbose_name = _("验证器登记期限")
+        verbose_name_plural = _("验证器登记期限")
+
+    def __str__(self) -> str:
+        return str(self.user)

@@ -1,5 +1,6 @@
-"""Staff authentication rules: who needs a second factor, login throttling by username,
-the idle / absolute limits of a staff session, and the API tokens of service accounts.
+"""Staff authentication rules: who needs a second factor and when they may enrol one,
+login throttling by username, the idle / absolute limits of a staff session, and the API
+tokens of service accounts.
 
 The rule for two-factor authentication lives here and nowhere else: `otp_required`.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from intake import crypto
-from intake.models import ServiceToken
+from intake.models import EnrolmentWindow, ServiceToken
 
 # Session keys set at login (see `session_started`) and refreshed by the middleware.
 AUTH_AT_KEY = "qf_auth_at"
@@ -46,6 +47,70 @@ def otp_pending(user: AbstractBaseUser | AnonymousUser) -> bool:
     pages then offer nothing but the step and signing out)."""
     verified = getattr(user, "is_verified", None)
     return otp_required(user) and not (verified is not None and verified())
+
+
+# --- enrolment windows ----------------------------------------------------------------------
+# Enrolling needs only the password, so it is allowed only inside a window (intake.models.
+# EnrolmentWindow) that opens when someone starts to need a code: the account is created as
+# one that needs it, gains a role that does, or has its last authenticator removed.
+
+
+def has_authenticator(user: AbstractBaseUser) -> bool:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
+
+
+def enrolment_open_until(user: AbstractBaseUser) -> datetime | None:
+    """The end of the user's enrolment window, or None when none is open."""
+    window = EnrolmentWindow.objects.filter(user_id=user.pk, open_until__gt=timezone.now()).first()
+    return window.open_until if window else None
+
+
+def open_enrolment(user: AbstractBaseUser, *, hours: int | None = None) -> datetime:
+    """Open (or restart) the user's window for TOTP_ENROLMENT_HOURS or `hours`; returns its end."""
+    now = timezone.now()
+    until = now + timedelta(hours=settings.TOTP_ENROLMENT_HOURS if hours is None else hours)
+    EnrolmentWindow.objects.update_or_create(user_id=user.pk, defaults={"opened_at": now, "open_until": until})
+    return until
+
+
+def enrolment_done(user: AbstractBaseUser) -> None:
+    """The user's authenticator is confirmed: the window closes, other sessions' unconfirmed
+    devices (and their seeds) go."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.filter(user_id=user.pk, confirmed=False).delete()
+    EnrolmentWindow.objects.filter(user_id=user.pk).delete()
+
+
+def open_enrolment_if_needed(user_id: int) -> None:
+    """A window for an account that now needs a code and has no authenticator and no open window."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()  # fresh: no cached permissions
+    if user is None or not otp_required(user) or has_authenticator(user) or enrolment_open_until(user):
+        return
+    open_enrolment(user)
+
+
+def _user_created(sender: Any, instance: User, created: bool = False, raw: bool = False, **kwargs: Any) -> None:
+    if created and not raw:
+        open_enrolment_if_needed(instance.pk)
+
+
+def _roles_added(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
+    if action != "post_add" or not pk_set:
+        return
+    for user_id in (pk_set if reverse else [instance.pk]):  # reverse: group.user_set.add(...)
+        open_enrolment_if_needed(user_id)
+
+
+def connect_enrolment_windows() -> None:
+    from django.db.models.signals import m2m_changed, post_save
+
+    post_save.connect(_user_created, sender=User, weak=False, dispatch_uid="intake.enrolment_on_create")
+    for through in (User.groups.through, User.user_permissions.through):
+        m2m_changed.connect(_roles_added, sender=through, weak=False,
+                            dispatch_uid=f"intake.enrolment_on_role.{through._meta.label_lower}")
 
 
 # --- throttling ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from intake import staff_auth
 from intake.models import Area, AreaLevel
 from triage.models import Department, DepartmentKind, StaffProfile
 
@@ -204,4 +205,8 @@ def seed_demo_users(password: str = DEMO_PASSWORD) -> list[tuple[str, str, str]]
         admin.save()
     StaffProfile.objects.update_or_create(user=admin, defaults={"department": Department.objects.get(code="379900-gov")})
     out.append(("admin", "系统管理员", "清河市人民政府"))
+    # The demo logins that need a code and have not enrolled may enrol at any later run.
+    demo_users = user_model.objects.filter(username__in=[username for username, *_rest in out])
+    for pk in demo_users.values_list("pk", flat=True):
+        staff_auth.open_enrolment_if_needed(pk)
     return out

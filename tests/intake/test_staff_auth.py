@@ -19,17 +19,8 @@ from intake import staff_auth
 from tests.auth import otp_login, totp_code, totp_device
 from triage.models import Department, StaffProfile
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clear_throttle")]
 PASSWORD = "correct-horse-battery"
-
-
-@pytest.fixture(autouse=True)
-def _clear_throttle() -> Any:
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def _staff(django_user_model: Any, username: str, role: str | None, code: str = "379901-zj", **extra: Any) -> Any:
