@@ -108,7 +108,6 @@ def test_verify_all_goes_to_the_worker_above_the_inline_limit(
 
     response = auditor.post("/staff/audit/verify/", {"case": ""})
     assert response.status_code == 302 and response["Location"].endswith("/staff/audit/#runs")
-    assert auditor.post("/staff/audit/verify/", {"case": ""}).status_code == 302  # one run at a time
     run = AuditRun.objects.get()
     assert run.requested_by is not None
     assert "全面校验已交由后台执行" in auditor.get("/staff/audit/").content.decode()
@@ -123,6 +122,27 @@ def test_verify_all_goes_to_the_worker_above_the_inline_limit(
     assert "完整" in page and run.heads_digest in page
     assert verify_audit_chains(run.pk) == "intact"  # redelivered: nothing changes
     assert AuditRun.objects.count() == 1
+
+
+def test_a_full_run_is_requested_once_while_one_is_queued_or_running(auditor: Client) -> None:
+    """One run at a time (the worker is not involved: a run stays queued here)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from triage.audit import RUN_STALE_AFTER, audit_run_request
+    from triage.models import AuditRun
+
+    first, created = audit_run_request(user=None)
+    assert created and audit_run_request(user=None) == (first, False)
+    AuditRun.objects.filter(pk=first.pk).update(started_at=timezone.now())  # running
+    assert audit_run_request(user=None) == (first, False)
+    AuditRun.objects.filter(pk=first.pk).update(finished_at=timezone.now())
+    second, created = audit_run_request(user=None)
+    assert created and second.pk != first.pk
+    AuditRun.objects.filter(pk=second.pk).update(requested_at=timezone.now() - RUN_STALE_AFTER - timedelta(minutes=1))
+    third, created = audit_run_request(user=None)  # a lost run is not waited on forever
+    assert created and third.pk not in (first.pk, second.pk)
 
 
 def test_the_nightly_run_names_a_rewritten_event(auditor: Client, viewed: Case) -> None:
