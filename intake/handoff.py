@@ -77,6 +77,7 @@ class CaseSummary:
     accepts_messages: bool = True
     can_rate: bool = False
     can_request_review: bool = False
+    review_until: date | None = None  # the last day to ask for 复查, while one may
     extra: dict[str, str] = field(default_factory=dict)
     parts: tuple[CasePart, ...] = ()
 

@@ -219,16 +219,19 @@ class NotificationPreference(models.Model):
 
 
 class Escalation(models.Model):
-    """One step of the ladder reached by one clock; unique, so the step (and its case
-    event) happens once however often the scan runs."""
+    """One step of the ladder reached by one clock in one period (the clock's extensions so
+    far); unique, so the step (and its case event) happens once however often the scan runs,
+    and a pause or a calendar change that moves the due time does not repeat it."""
 
     deadline = models.ForeignKey("triage.Deadline", on_delete=models.CASCADE, related_name="+")
     case = models.ForeignKey("triage.Case", on_delete=models.CASCADE, related_name="+")
     level = models.PositiveSmallIntegerField()
-    due_at = models.DateTimeField()
+    due_at = models.DateTimeField()  # when the clock was due as the step was reached
+    extended_amount = models.PositiveIntegerField(default=0)  # the clock's extended_amount then
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("超期升级")
         verbose_name_plural = _("超期升级")
-        constraints = [models.UniqueConstraint(fields=["deadline", "due_at", "level"], name="one_escalation_per_step")]
+        constraints = [models.UniqueConstraint(fields=["deadline", "extended_amount", "level"],
+                                               name="one_escalation_per_period_step")]

@@ -190,7 +190,7 @@ def sends_enqueue(ids: Sequence[int]) -> None:
 
 ASSIGNING = {"route", "triage_accept", "triage_correct", "transfer_accept", "review_request"}
 APPROVALS = {"extension_request", "submit_review"}
-CITIZEN_NEWS = {"approve", "decline", "ask_question"}
+CITIZEN_NEWS = {"approve", "decline", "ask_question", "extension_approve"}
 # A decision on what a handler asked for goes back to whoever asked: decision → request.
 DECISIONS = {"send_back": "submit_review", "extension_approve": "extension_request",
              "extension_reject": "extension_request", "transfer_return": "transfer"}
@@ -358,7 +358,11 @@ _IS_HANDLER = """EXISTS (SELECT 1 FROM auth_user_groups ug JOIN auth_group g ON 
                          WHERE ug.user_id = u.id AND g.name IN (%s, %s))"""
 _COLUMNS = ("key, kind, recipient_id, endpoint_id, case_id, department_id, deadline_kind, due_at, level, "
             "urgent, data, attempts, created_at, channel, in_app, status, sent_at")
-_CLOCK = "d.id || '.' || d.extended_amount || '.' || d.paused_seconds"
+# One 临期 and one 超期 notice per clock and extension: an approved extension is a new
+# period, while a pause (a question to the reporter) or a calendar change that moves the due
+# time is the same one, already announced. The trailing ".0" is where keys written before
+# 2026-11 held the paused seconds: a clock never paused keeps its key across the upgrade.
+_CLOCK = "d.id || '.' || d.extended_amount || '.0'"
 
 
 def _state_sql(kind: str) -> str:
@@ -419,11 +423,11 @@ def escalation_boundary(now: datetime, workdays: int, calendar: WorkCalendar | N
 
 def _escalations_insert(level: int, boundary: datetime, now: datetime) -> list[int]:
     sql = f"""
-    INSERT INTO notifications_escalation (deadline_id, case_id, level, due_at, at)
-    SELECT d.id, d.case_id, %s, d.due_at, %s
+    INSERT INTO notifications_escalation (deadline_id, case_id, level, due_at, extended_amount, at)
+    SELECT d.id, d.case_id, %s, d.due_at, d.extended_amount, %s
       FROM triage_deadline d JOIN triage_case c ON c.id = d.case_id
      WHERE {_OPEN} AND d.due_at {'<' if level == 1 else '<='} %s
-    ON CONFLICT (deadline_id, due_at, level) DO NOTHING
+    ON CONFLICT (deadline_id, extended_amount, level) DO NOTHING
     RETURNING id
     """  # noqa: S608
     with connection.cursor() as cursor:

@@ -223,6 +223,12 @@ class ExtensionForm(ReasonForm):
     field_order = ["amount", "reason"]
 
 
+class ExtensionNoticeForm(forms.Form):
+    reason = forms.CharField(label=_lazy("告知反映人的延期理由"), max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2}), error_messages=TEXT_ERRORS,
+                             help_text=_lazy("将连同新的办理期限告知反映人，请勿写入内部信息。"))
+
+
 class NoteForm(forms.Form):
     text = forms.CharField(label=_lazy("内部备注"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
                            error_messages=TEXT_ERRORS, help_text=_lazy("加密保存，反映人看不到。"))
@@ -264,7 +270,8 @@ TRANSITIONS: dict[str, tuple[type[forms.Form] | None, Service]] = {
     "transfer_withdraw": (ReasonForm, lambda c, u, d: W.case_transfer_withdraw(case=c, user=u, reason=d["reason"])),
     "extension_request": (ExtensionForm, lambda c, u, d: W.case_extension_request(
         case=c, user=u, amount=d["amount"], reason=d["reason"])),
-    "extension_approve": (None, lambda c, u, d: W.case_extension_approve(case=c, user=u)),
+    "extension_approve": (ExtensionNoticeForm, lambda c, u, d: W.case_extension_approve(
+        case=c, user=u, reason=d["reason"])),
     "extension_reject": (ReasonForm, lambda c, u, d: W.case_extension_reject(case=c, user=u, reason=d["reason"])),
     "suspend": (ReasonForm, lambda c, u, d: W.case_suspend(case=c, user=u, reason=d["reason"])),
     "ask_question": (TextForm, lambda c, u, d: W.case_ask_question(case=c, user=u, text=d["text"])),

@@ -88,6 +88,14 @@ def compute_due(*, started_at: datetime, amount: int, unit: str, paused_seconds:
     return calendar.add_working_seconds(base, paused_seconds)
 
 
+def review_request_until(closed_at: datetime, calendar: WorkCalendar | None = None) -> datetime:
+    """The end of the reporter's time to ask for 复查: REVIEW_REQUEST_WINDOW_DAYS days (信访工作条例:
+    30 日) counted as calendar days from the day after the reply, to the end of the last day,
+    a last day off moving to the next working day (the rule of every calendar-day period)."""
+    return compute_due(started_at=closed_at, amount=settings.REVIEW_REQUEST_WINDOW_DAYS,
+                       unit=DeadlineUnit.CALENDAR_DAYS, calendar=calendar)
+
+
 def _due(deadline: Deadline, *, extra: int = 0, calendar: WorkCalendar | None = None) -> datetime:
     """The clock's due time with its extensions (and `extra` more units, not yet granted)."""
     return compute_due(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from intake.handoff import CasePart, CaseSummary
 from intake.models import Feedback, Message, MessageKind, Report, ReviewRequest
+from triage import deadlines
 from triage.models import CLOSED_STATES, Case, CaseStatus
 from triage.workflow import (
     MAX_REVIEW_ROUNDS,
@@ -62,9 +62,10 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
     # A split report is rated, and may be reviewed, once every one of its cases is closed.
     all_closed = all(c.status in CLOSED_STATES for c in cases)
     last_closed = max((c.closed_at for c in cases if c.closed_at), default=None)
-    in_window = bool(
-        last_closed and timezone.now() <= last_closed + timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS)
-    )
+    review_until = deadlines.review_request_until(last_closed) if last_closed else None
+    in_window = bool(review_until and timezone.now() <= review_until)
+    can_request_review = (all_closed and in_window and case.status != CaseStatus.ARCHIVED
+                          and case.review_round < MAX_REVIEW_ROUNDS)
     return CaseSummary(
         number=case.number,
         status=case.status,
@@ -74,8 +75,8 @@ def case_summary_for_report(report_id: uuid.UUID) -> CaseSummary | None:
         closed_at=_closed_at(case),
         accepts_messages=case.status != CaseStatus.ARCHIVED,
         can_rate=case.status == CaseStatus.CLOSED and all_closed,
-        can_request_review=all_closed and in_window and case.status != CaseStatus.ARCHIVED
-        and case.review_round < MAX_REVIEW_ROUNDS,
+        can_request_review=can_request_review,
+        review_until=timezone.localdate(review_until) if can_request_review and review_until else None,
         parts=tuple(_part(c) for c in [case, *others]) if others else (),
     )
 

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
@@ -136,7 +135,15 @@ def _extension_requestable(case: Case) -> str | Promise | None:
     if clock.requested_extension:
         return _("已有延期申请待审批。")
     left, _most = deadlines.extension_limits(clock)
-    return None if left > 0 else _("延期次数已用完。")
+    if left < 1:
+        return _("延期次数已用完。")
+    return _lapsed(clock, _("办理期限已过，不能再申请延期：延期须在期限内申请并获批准。"))
+
+
+def _lapsed(clock: Deadline, message: str | Promise) -> str | Promise | None:
+    """An extension lengthens a running period (信访工作条例: approved within the handling
+    period, the reporter told why); a period already lapsed stays lapsed."""
+    return message if deadlines.deadline_state(clock) == deadlines.DeadlineState.OVERDUE else None
 
 
 def _extension_pending(case: Case) -> str | Promise | None:
@@ -144,8 +151,15 @@ def _extension_pending(case: Case) -> str | Promise | None:
     return None if clock is not None and clock.requested_extension else _("没有待审批的延期申请。")
 
 
+def _extension_approvable(case: Case) -> str | Promise | None:
+    clock = _handling_clock(case)
+    if clock is None or not clock.requested_extension:
+        return _("没有待审批的延期申请。")
+    return _lapsed(clock, _("办理期限已过，延期申请不能再批准，请作不批准处理。"))
+
+
 def _review_window_passed(case: Case) -> str | Promise | None:
-    if case.closed_at and timezone.now() > case.closed_at + timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS):
+    if case.closed_at and timezone.now() > deadlines.review_request_until(case.closed_at):
         return None
     return _("复查申请期限未满，暂不能归档。")
 
@@ -206,7 +220,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in [
     _a("extension_request", _("申请延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, HANDLERS, *RUNNING,
        _extension_requestable),
     _a("extension_approve", _("批准延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, {Role.HEAD},
-       _extension_pending),
+       _extension_approvable),
     _a("extension_reject", _("不批准延期"), {S.ACCEPTED, S.IN_PROGRESS, S.DRAFTED}, None, {Role.HEAD},
        _extension_pending),
     _a("suspend", pgettext_lazy("workflow action", "挂起"), ACTIVE_HANDLING, None, HANDLERS, *RUNNING),
@@ -622,17 +636,25 @@ def case_extension_request(*, case: Case, user: User, amount: int, reason: str) 
 
 
 @transaction.atomic
-def case_extension_approve(*, case: Case, user: User) -> Case:
+def case_extension_approve(*, case: Case, user: User, reason: str) -> Case:
+    """The head approves the handler's request and tells the reporter the new due date and
+    why (信访工作条例: 延长办理期限…并告知信访人延期理由), in a notice on their status page."""
     case = _lock(case)
     action = _authorize("extension_approve", user=user, case=case)
+    reason = _required(reason, _("批准延期须写明告知反映人的延期理由。"))
     clock = _require_clock(case)
     amount = clock.requested_extension or 0
     left, most = deadlines.extension_limits(clock)
     if left < 1 or amount > most:  # the policy may have been tightened since the request
         raise WorkflowError(_("延期超出规定限度。"))
     deadlines.deadline_extend(deadline=clock, amount=amount)
+    due = timezone.localtime(clock.due_at)
+    # Stored content, in the reporter's language like the rest of their thread.
+    text = f"您反映的事项经批准延期办理，办理期限延长至{due.year}年{due.month}月{due.day}日。延期理由：{reason}"
+    notice = _post(case, user=user, kind=MessageKind.NOTICE, text=text, visible=True)
     return _commit(case, action, user=user, from_status=case.status,
-                   payload={"deadline": clock.kind, "amount": amount, "due_at": clock.due_at.isoformat()})
+                   payload={"deadline": clock.kind, "amount": amount, "due_at": clock.due_at.isoformat(),
+                            "notice": str(notice.pk)})
 
 
 @transaction.atomic

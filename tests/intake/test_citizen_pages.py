@@ -14,6 +14,7 @@ from intake import abuse
 from intake.models import Feedback, Message, MessageDirection, MessageKind, Report, ReviewRequest
 from intake.services import UploadInput
 from tests.factories import SAMPLE_BODY, submit
+from triage.deadlines import review_request_until
 from triage.models import Case, CaseStatus
 
 pytestmark = pytest.mark.django_db
@@ -141,9 +142,12 @@ def test_rating_and_review_only_after_closing(client: Client, demo_org: None) ->
     page = _lookup(client, result.receipt or "")
     access = _access(page)
     assert client.post("/status/feedback/", {"access": access, "rating": "satisfied"}).status_code == 400
-    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=timezone.now())
+    closed = timezone.now()
+    Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=closed)
     page = _lookup(client, result.receipt or "")
     assert "评价办理结果" in page.content.decode() and "申请复查" in page.content.decode()
+    last_day = timezone.localdate(review_request_until(closed)).isoformat()
+    assert f"最迟可在 {last_day} 当天申请复查" in page.content.decode()
     response = client.post("/status/feedback/", {"access": _access(page), "rating": "unsatisfied", "comment": "没有解决"})
     assert response.status_code == 200 and Feedback.objects.get().rating == "unsatisfied"
     response = client.post("/status/review/", {"access": _access(page), "reason": "问题依旧存在，申请复查。"})
@@ -152,7 +156,8 @@ def test_rating_and_review_only_after_closing(client: Client, demo_org: None) ->
 
 def test_review_is_refused_after_the_window(client: Client, demo_org: None, settings: Any) -> None:
     result = submit()
-    closed = timezone.now() - timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS + 1)
+    # Past the window on any day of the year (a last day off moves the end to the next working day).
+    closed = timezone.now() - timedelta(days=settings.REVIEW_REQUEST_WINDOW_DAYS + 15)
     Case.objects.filter(report=result.report).update(status=CaseStatus.CLOSED, closed_at=closed)
     page = _lookup(client, result.receipt or "")
     response = client.post("/status/review/", {"access": _access(page), "reason": "问题依旧存在，申请复查。"})

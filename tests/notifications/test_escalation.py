@@ -77,7 +77,7 @@ def test_an_extension_moves_the_clock_so_its_reminders_start_again(office: Offic
     with clock(moment):
         workflow.case_extension_request(case=case, user=office.team.handler, amount=10, reason="需现场核查")
         assert recipients(Kind.APPROVAL_WAITING) == {"zj-head"}
-        workflow.case_extension_approve(case=case, user=office.team.head)
+        workflow.case_extension_approve(case=case, user=office.team.head, reason="需现场核查，告知反映人")
     assert scan_at(moment).due_soon == 3  # a new due time: a new reminder
     assert scan_at(moment.replace(hour=13)).due_soon == 0
     later = scan_at(handle.due_at.replace(hour=23, minute=59, second=59) + (moment - moment.replace(hour=0)))
@@ -125,3 +125,78 @@ def test_ladder_notices_follow_preferences_and_webhook_subscriptions(office: Off
         else:
             assert (n.deadline_kind, n.due_at, n.level) == ("", None, 0)
     assert audit_verify().ok
+
+
+def test_a_pause_after_the_due_time_repeats_no_notice_and_no_step(office: Office) -> None:
+    """A question to the reporter on an overdue case moves its due time by the pause; the
+    lapse is the same one: no second 超期 notice, no second step 1, step 2 once."""
+    from triage import workflow
+
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+    scan_at(at(2026, 10, 24, 9))  # overdue: 超期 notices and step 1
+    with clock(at(2026, 10, 26, 10)):
+        workflow.case_ask_question(case=case, user=office.team.handler, text="请补充具体地址。")
+    with clock(at(2026, 10, 26, 10, 30)):
+        workflow.case_resume(case=case, user=office.team.handler)
+
+    def counts() -> tuple[int, int, int]:
+        return (Notification.objects.filter(kind__in=[Kind.OVERDUE, Kind.DUE_SOON, Kind.ESCALATED]).count(),
+                Escalation.objects.count(), CaseEvent.objects.filter(kind="escalate").count())
+
+    before = counts()
+    scan_at(at(2026, 10, 26, 11))
+    assert counts() == before
+    scan_at(at(2026, 10, 29, 9))
+    assert Escalation.objects.filter(case=case, level=2).count() == 1
+    assert Escalation.objects.filter(case=case, level=1).count() == 1
+
+
+def test_a_pause_in_the_due_soon_window_repeats_no_reminder(office: Office) -> None:
+    from triage import workflow
+
+    with clock(at(2026, 9, 28, 10)):
+        case = new_case()
+    assert scan_at(at(2026, 10, 20, 9)).due_soon == 3
+    with clock(at(2026, 10, 20, 10)):
+        workflow.case_ask_question(case=case, user=office.team.handler, text="请补充具体地址。")
+    with clock(at(2026, 10, 20, 11)):
+        workflow.case_resume(case=case, user=office.team.handler)
+    assert scan_at(at(2026, 10, 20, 12)).due_soon == 0
+    # The hour paused moved the due time past the weekend; the lapse is announced, once.
+    assert scan_at(at(2026, 10, 26, 9)).overdue == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upgrade_gives_existing_steps_their_period_and_drops_repeats(demo_org: None) -> None:
+    """notifications 0006: steps of one period that the old rule (one step per due time)
+    repeated after a pause are reduced to the first; a step before an approved extension
+    keeps the period before it, so the extended period can still escalate."""
+    from datetime import timedelta
+
+    from tests.conftest import migrate_to
+
+    with clock(at(2026, 9, 28, 10)):
+        paused, extended = new_case(), new_case()
+    scan_at(at(2026, 10, 24, 9))  # step 1 for both acceptance clocks
+    try:
+        apps = migrate_to([("notifications", "0005_webhook_secret_sealed")])
+        step, deadline, event = (apps.get_model(*name) for name in (
+            ("notifications", "Escalation"), ("triage", "Deadline"), ("triage", "CaseEvent")))
+        first = {x.case_id: x for x in step.objects.all()}
+        clock_p = deadline.objects.get(pk=first[paused.pk].deadline_id)
+        # As the old rule left them: step 1 again at a due time a pause moved ...
+        step.objects.create(deadline_id=clock_p.pk, case_id=paused.pk, level=1,
+                            due_at=clock_p.due_at + timedelta(minutes=30), at=at(2026, 10, 27, 9))
+        # ... and an extension of 10 approved after step 1 (the old rule allowed it).
+        clock_e = deadline.objects.get(pk=first[extended.pk].deadline_id)
+        deadline.objects.filter(pk=clock_e.pk).update(extended_amount=10, extensions=1)
+        event.objects.create(case_id=extended.pk, seq=99, kind="extension_approve", at=at(2026, 10, 26, 9),
+                             payload={"deadline": clock_e.kind, "amount": 10}, prev_hash="0" * 64, hash="1" * 64)
+        apps = migrate_to([("notifications", "0007_escalation_per_period_unique")])
+        step = apps.get_model("notifications", "Escalation")
+        assert list(step.objects.filter(case_id=paused.pk).values_list("pk", "extended_amount")) == [
+            (first[paused.pk].pk, 0)]
+        assert list(step.objects.filter(case_id=extended.pk).values_list("extended_amount", flat=True)) == [0]
+    finally:
+        migrate_to([])  # back to the latest schema for the tests after this one

@@ -89,7 +89,7 @@ def test_a_decided_request_no_longer_waits_in_any_heads_centre(office: Office) -
     workflow.case_extension_request(case=case, user=office.team.handler, amount=5, reason="需要补充调查")
     waiting = Notification.objects.filter(kind=Kind.APPROVAL_WAITING, in_app=True)
     assert waiting.filter(read_at__isnull=True).count() == 1
-    workflow.case_extension_approve(case=case, user=office.team.head)
+    workflow.case_extension_approve(case=case, user=office.team.head, reason="需现场核查，告知反映人")
     assert not waiting.filter(read_at__isnull=True).exists()
     case = bring_to(case, "in_review", office.team)
     assert {n.data["event"] for n in waiting.filter(read_at__isnull=True)} == {"submit_review"}
@@ -115,7 +115,7 @@ def test_a_decision_goes_back_to_whoever_asked(office: Office) -> None:
     workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="需要补充调查")
     workflow.case_extension_reject(case=case, user=team.head, reason="可按期完成")
     workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="需现场复测")
-    workflow.case_extension_approve(case=case, user=team.head)
+    workflow.case_extension_approve(case=case, user=team.head, reason="需现场核查，告知反映人")
     assert decided()[1:] == [("zj-handler", "您的延期申请未获批准。"), ("zj-handler", "您的延期申请已获批准。")]
     staff("rs-handler", "handler", "379901-rs")
     other = new_case()

@@ -197,7 +197,8 @@ def test_extension_suspend_and_supervision(team: Team) -> None:
     assert act(handler, case, "extension_request", amount=10, reason="需现场复测。") == 302
     assert act(head, case, "extension_reject", reason="可按期完成。") == 302
     act(handler, case, "extension_request", amount=10, reason="需现场复测。")
-    assert act(head, case, "extension_approve") == 302
+    assert act(head, case, "extension_approve") == 400  # the reason for the reporter is required
+    assert act(head, case, "extension_approve", reason="需现场复测，延期后答复。") == 302
     assert Deadline.objects.get(case=case, kind=DeadlineKind.HANDLE, met_at__isnull=True).extended_amount == 10
     assert act(handler, case, "suspend", reason="等待反映人提供材料。") == 302
     assert act(handler, case, "resume") == 302
@@ -413,7 +414,7 @@ def test_a_pending_extension_shows_its_length_and_the_new_due_time(team: Team) -
                       paused_seconds=clock.paused_seconds)
     assert timezone.localtime(due).strftime("%Y-%m-%d %H:%M") in page
     assert "延期待审批" in head.get("/staff/cases/").content.decode()
-    act(head, case, "extension_approve")
+    act(head, case, "extension_approve", reason="需现场复测，延期后答复。")
     assert Deadline.objects.get(pk=clock.pk).due_at == due
     assert "延期待审批" not in head.get("/staff/cases/").content.decode()
 

@@ -7,6 +7,7 @@ import logging
 from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from intake.models import Channel
 from tests.triage.casework import Team, at, bring_to, frozen, new_case
@@ -205,19 +206,55 @@ def test_the_due_soon_threshold_is_configurable(team: Team, settings: object) ->
 def test_one_extension_of_at_most_30_days_under_the_regulation(team: Team) -> None:
     case = _handle_clock(team, (2026, 9, 28, 9))
     clock = Deadline.objects.get(case=case, kind=DeadlineKind.HANDLE)
-    with pytest.raises(WorkflowError, match="1 至 30"):
-        workflow.case_extension_request(case=case, user=team.handler, amount=31, reason="需要调查取证。")
-    with pytest.raises(WorkflowError, match="1 至 30"):
-        workflow.case_extension_request(case=case, user=team.handler, amount=0, reason="需要调查取证。")
-    workflow.case_extension_request(case=case, user=team.handler, amount=30, reason="需要调查取证。")
-    with pytest.raises(WorkflowError, match="无权"):
-        workflow.case_extension_approve(case=case, user=team.handler)
-    workflow.case_extension_approve(case=case, user=team.head)
-    extended = Deadline.objects.get(pk=clock.pk)
-    assert (extended.extensions, extended.extended_amount) == (1, 30)
-    assert extended.due_at == compute_due(started_at=clock.started_at, amount=90, unit=WD)
-    with pytest.raises(WorkflowError, match="次数已用完"):
-        workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="再次延期。")
+    with frozen(at(2026, 11, 2, 9)):  # within the 60 working days
+        with pytest.raises(WorkflowError, match="1 至 30"):
+            workflow.case_extension_request(case=case, user=team.handler, amount=31, reason="需要调查取证。")
+        with pytest.raises(WorkflowError, match="1 至 30"):
+            workflow.case_extension_request(case=case, user=team.handler, amount=0, reason="需要调查取证。")
+        workflow.case_extension_request(case=case, user=team.handler, amount=30, reason="需要调查取证。")
+        with pytest.raises(WorkflowError, match="无权"):
+            workflow.case_extension_approve(case=case, user=team.handler, reason="需现场核查，告知反映人")
+        workflow.case_extension_approve(case=case, user=team.head, reason="需现场核查，告知反映人")
+        extended = Deadline.objects.get(pk=clock.pk)
+        assert (extended.extensions, extended.extended_amount) == (1, 30)
+        assert extended.due_at == compute_due(started_at=clock.started_at, amount=90, unit=WD)
+        with pytest.raises(WorkflowError, match="次数已用完"):
+            workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="再次延期。")
+
+
+def test_the_reporter_is_told_the_new_due_date_and_why(team: Team) -> None:
+    from intake.models import Message, MessageKind
+    from intake.selectors import report_thread
+
+    case = _handle_clock(team, (2026, 9, 28, 9))
+    with frozen(at(2026, 11, 2, 9)):
+        workflow.case_extension_request(case=case, user=team.handler, amount=10, reason="内部：需与住建局会商。")
+        assert not Message.objects.filter(report=case.report, visible_to_reporter=True, kind=MessageKind.NOTICE).exists()
+        with pytest.raises(WorkflowError, match="告知反映人的延期理由"):
+            workflow.case_extension_approve(case=case, user=team.head, reason=" ")
+        workflow.case_extension_approve(case=case, user=team.head, reason="需现场测量噪声，待检测报告出具后答复。")
+    due = timezone.localtime(Deadline.objects.get(case=case, kind=DeadlineKind.HANDLE).due_at)
+    bodies = [m.body for m in report_thread(case.report, for_reporter=True)]
+    assert bodies == [f"您反映的事项经批准延期办理，办理期限延长至{due.year}年{due.month}月{due.day}日。"
+                      "延期理由：需现场测量噪声，待检测报告出具后答复。"]
+    assert not any("会商" in body for body in bodies)  # the handler's own reason stays internal
+
+
+def test_no_extension_once_the_period_has_lapsed(team: Team) -> None:
+    """信访工作条例: the period is extended within it; a lapsed clock stays lapsed (and late)."""
+    DeadlinePolicy.objects.filter(kind="handle", channel="", priority="").update(amount=2)
+    case = _handle_clock(team, (2026, 11, 2, 9))  # due at the end of Wed 4 November
+    clock = Deadline.objects.get(case=case, kind=DeadlineKind.HANDLE)
+    with frozen(at(2026, 11, 4, 20)):
+        workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="需要调查取证。")
+    with frozen(at(2026, 11, 5, 9)):
+        assert not workflow.can(user=team.head, case=case, action="extension_approve")
+        with pytest.raises(WorkflowError, match="办理期限已过"):
+            workflow.case_extension_approve(case=case, user=team.head, reason="需现场核查。")
+        workflow.case_extension_reject(case=case, user=team.head, reason="已超期，不予延期。")
+        with pytest.raises(WorkflowError, match="办理期限已过"):
+            workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="再次申请。")
+    assert Deadline.objects.get(pk=clock.pk).extended_amount == 0
 
 
 def test_no_extension_where_the_policy_allows_none(team: Team) -> None:
@@ -232,10 +269,11 @@ def test_no_extension_where_the_policy_allows_none(team: Team) -> None:
 
 def test_approval_checks_the_policy_again(team: Team) -> None:
     case = _handle_clock(team, (2026, 9, 28, 9))
-    workflow.case_extension_request(case=case, user=team.handler, amount=20, reason="需要调查取证。")
-    DeadlinePolicy.objects.filter(kind="handle", channel="", priority="").update(max_extension_amount=10)
-    with pytest.raises(WorkflowError, match="超出"):
-        workflow.case_extension_approve(case=case, user=team.head)
+    with frozen(at(2026, 11, 2, 9)):
+        workflow.case_extension_request(case=case, user=team.handler, amount=20, reason="需要调查取证。")
+        DeadlinePolicy.objects.filter(kind="handle", channel="", priority="").update(max_extension_amount=10)
+        with pytest.raises(WorkflowError, match="超出"):
+            workflow.case_extension_approve(case=case, user=team.head, reason="需现场核查，告知反映人")
 
 
 def test_response_times_are_stored_when_they_happen(team: Team) -> None:
@@ -277,3 +315,25 @@ def test_correcting_the_department_of_an_assigned_case_restarts_its_acceptance_c
     clocks = Deadline.objects.filter(case=case, kind=DeadlineKind.ACCEPTANCE_NOTICE).order_by("pk")
     assert [(c.cancelled_at is not None, c.started_at) for c in clocks] == [
         (True, at(2026, 11, 2, 9)), (False, at(2026, 11, 9, 9))]
+
+
+def test_the_review_request_window_counts_calendar_days_to_the_end_of_the_last_working_day() -> None:
+    """信访工作条例 35: 30 日 from the reply. The day of the reply is not counted, the last day
+    runs to its end, and a last day off (National Day) moves to the next working day."""
+    assert deadlines.review_request_until(at(2026, 11, 2, 15)) == at(2026, 12, 2, 23, 59, 59)
+    assert deadlines.review_request_until(at(2026, 9, 1, 15)) == at(2026, 10, 8, 23, 59, 59)
+
+
+def test_the_reporter_may_ask_for_review_until_that_end(team: Team) -> None:
+    from triage.receivers import case_summary_for_report
+
+    case = bring_to(new_case(), CaseStatus.CLOSED, team)
+    Case.objects.filter(pk=case.pk).update(closed_at=at(2026, 9, 1, 15))
+    with frozen(at(2026, 10, 8, 20)):
+        summary = case_summary_for_report(case.report_id)
+        assert summary is not None and summary.can_request_review
+        assert not workflow.can(user=team.head, case=Case.objects.get(pk=case.pk), action="archive")
+    with frozen(at(2026, 10, 9, 0, 0, 1)):
+        summary = case_summary_for_report(case.report_id)
+        assert summary is not None and not summary.can_request_review
+        assert workflow.can(user=team.head, case=Case.objects.get(pk=case.pk), action="archive")

@@ -245,7 +245,7 @@ def test_supervision_is_set_and_cleared_by_leadership(team: Team, leader: User) 
 def test_extension_request_approve_and_reject(team: Team) -> None:
     case = bring_to(new_case(), S.IN_PROGRESS, team)
     with pytest.raises(WorkflowError, match="没有待审批"):
-        workflow.case_extension_approve(case=case, user=team.head)
+        workflow.case_extension_approve(case=case, user=team.head, reason="需现场核查，告知反映人")
     case = workflow.case_extension_request(case=case, user=team.handler, amount=10, reason="需要现场核查。")
     with pytest.raises(WorkflowError, match="已有延期申请"):
         workflow.case_extension_request(case=case, user=team.handler, amount=5, reason="再申请。")

@@ -98,7 +98,8 @@ CELLS: dict[str, tuple[Callable[[World, str], Case], Callable[[Case, User], obje
         case=c, user=u, reason=REASON)),
     "extension_request": (_in(S.IN_PROGRESS), lambda c, u: workflow.case_extension_request(
         case=c, user=u, amount=10, reason=REASON)),
-    "extension_approve": (_with_extension_request, lambda c, u: workflow.case_extension_approve(case=c, user=u)),
+    "extension_approve": (_with_extension_request, lambda c, u: workflow.case_extension_approve(
+        case=c, user=u, reason=REASON)),
     "extension_reject": (_with_extension_request, lambda c, u: workflow.case_extension_reject(
         case=c, user=u, reason=REASON)),
     "suspend": (_in(S.ASSIGNED), lambda c, u: workflow.case_suspend(case=c, user=u, reason=REASON)),
