@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -20,16 +22,43 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with two refusals as a 400 instead of a 500 or garbled text:
+    """DRF's JSON parser (the API's only one), with these refusals as a 400 instead of a
+    500, garbled text or an English message:
     - a body nested deeper than Python's decoder recurses (DRF turns only ValueError into
       a parse error);
     - a body that is not UTF-8. JSON between systems is UTF-8 (RFC 8259 §8.1), so a
       declared charset is ignored: a `charset=latin-1` label on Chinese text would
-      otherwise be decoded into mojibake and stored as the report."""
+      otherwise be decoded into mojibake and stored as the report;
+    - a string holding a lone surrogate (`"\\ud800"`): valid JSON syntax, but no text, and
+      it cannot be encoded again (an error message repeating it, a fingerprint of the body);
+    - a body that is not an object (every endpoint takes one)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         context = {**(parser_context or {}), "encoding": "utf-8"}
         try:
-            return super().parse(stream, media_type, context)
+            data = super().parse(stream, media_type, context)
         except RecursionError as exc:
             raise ParseError("JSON parse error - nested too deeply") from exc
+        if not isinstance(data, dict):  # every endpoint takes an object; `null` would read "No data provided"
+            raise ParseError(_("请求体应为一个 JSON 对象。"))
+        if _holds_surrogate(data):
+            raise ParseError(_("JSON 字符串中含有无效的字符（孤立的 UTF-16 代理项）。"))
+        return data
+
+
+def _holds_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -32,7 +33,7 @@ from intake.services import (
     report_submit,
     reporter_message_post,
 )
-from intake.validators import check_year, format_receipt, year_range_error
+from intake.validators import check_year, format_receipt, normalize_receipt, year_range_error
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -118,6 +119,13 @@ class StaffReportSerializer(ReportSubmitSerializer):
 
 class ReceiptSerializer(serializers.Serializer):
     receipt = TextField(max_length=40)
+
+    def validate_receipt(self, value: str) -> str:
+        # Malformed: a 400 before the look-up limits count it (see ReceiptLookupForm).
+        try:
+            return normalize_receipt(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
 
 class ReceiptMessageSerializer(ReceiptSerializer):

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from intake import staff_auth
+from intake.validators import normalize_digits
 
 LOCKED_MESSAGE = gettext_lazy("登录失败次数过多，该账号已暂时锁定，请15分钟后再试。")
 
@@ -70,8 +71,8 @@ class TokenForm(forms.Form):
                                                           "autofocus": True}))
 
     def clean_token(self) -> str:
-        token = "".join(self.cleaned_data["token"].split())
-        if not token.isdigit():
+        token = normalize_digits(self.cleaned_data["token"])
+        if not (token.isascii() and token.isdigit()):
             raise forms.ValidationError(_("验证码应为6位数字。"))
         return token
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from intake.models import MatterType, Rating
 from intake.selectors import area_choices
 from intake.services import UploadInput
-from intake.validators import check_year, normalize_id_card, normalize_mobile, normalize_phone
+from intake.validators import check_year, normalize_id_card, normalize_mobile, normalize_phone, normalize_receipt
 
 # Django's own messages read as a programmer's ("确保该变量包含不超过 500 字符", "不允许是用空字符串"):
 # the people on these forms get plain ones, in the words of the service's own checks.
@@ -255,6 +255,11 @@ class ReceiptLookupForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
         help_text=_("网上提交后页面显示的、或登记来信来访来电时回执上的16位数字。"),
     )
+
+    def clean_receipt(self) -> str:
+        # A malformed code is refused here, before the look-up limits count it: it costs no
+        # hashing, and typing it wrong must not use up everyone's look-ups.
+        return normalize_receipt(self.cleaned_data["receipt"])
 
 
 class ReporterMessageForm(forms.Form):

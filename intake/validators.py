@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_ID_CARD = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only: `\d` alone would also take Arabic-Indic, Devanagari … digits.
+_MOBILE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
+_ID_CARD = re.compile(r"^\d{17}[\dX]$", re.ASCII)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_PHONE = re.compile(r"^\+?[\d\-]{3,20}$")
+_PHONE = re.compile(r"^\+?[\d\-]{3,20}$", re.ASCII)
+_RECEIPT = re.compile(r"\d{16}", re.ASCII)
 
 
 def normalize_digits(value: str) -> str:
-    """Drop spaces and dashes people type between groups; full-width digits become ASCII."""
-    value = value.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
+    """Drop spaces and dashes people type between groups; every decimal digit (full-width
+    １２３, Arabic-Indic ١٢٣ …) becomes its ASCII digit."""
+    value = "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in value)
     return re.sub(r"[\s\-]", "", value)
 
 
@@ -59,9 +63,19 @@ def normalize_id_card(value: str) -> str:
 
 def normalize_receipt(value: str) -> str:
     digits = normalize_digits(value)
-    if not re.fullmatch(r"\d{16}", digits):
+    if not _RECEIPT.fullmatch(digits):
         raise ValidationError(_("查询码为16位数字。"), code="receipt")
     return digits
+
+
+# C0 controls other than tab and line breaks, and DEL: typed by nobody, refused by
+# spreadsheets (an export that holds one fails) and, as NUL, by PostgreSQL text columns.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_no_control_characters(value: str) -> None:
+    if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+        raise ValidationError(_("含有无效的控制字符，请删除后重新提交。"), code="control_characters")
 
 
 def format_receipt(code: str) -> str:

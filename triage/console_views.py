@@ -27,7 +27,7 @@ from intake.forms import DayField
 from intake.models import AccessKind, Attachment, Channel, Feedback, MatterType, MessageKind
 from intake.selectors import attachment_open, report_content, report_thread
 from intake.services import content_view_record, identity_reveal
-from intake.validators import parse_id
+from intake.validators import CONTROL_CHARACTERS, check_no_control_characters, parse_id
 from intake.views import signing_safe_disposition
 from triage import workflow
 from triage.deadlines import DeadlineState, case_deadlines, workdays_left, workdays_waited
@@ -189,7 +189,7 @@ TEXT_ERRORS = {"required": _lazy("请填写此项。"), "max_length": _lazy("内
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_lazy("理由"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}),
-                             error_messages=TEXT_ERRORS)
+                             error_messages=TEXT_ERRORS, validators=[check_no_control_characters])
 
 
 class TextForm(forms.Form):
@@ -226,6 +226,7 @@ class ExtensionForm(ReasonForm):
 class ExtensionNoticeForm(forms.Form):
     reason = forms.CharField(label=_lazy("告知反映人的延期理由"), max_length=2000,
                              widget=forms.Textarea(attrs={"rows": 2}), error_messages=TEXT_ERRORS,
+                             validators=[check_no_control_characters],
                              help_text=_lazy("将连同新的办理期限告知反映人，请勿写入内部信息。"))
 
 
@@ -236,12 +237,14 @@ class NoteForm(forms.Form):
 
 class GrantForm(forms.Form):
     reason = forms.CharField(label=_lazy("查看理由"), min_length=4, max_length=500,
+                             validators=[check_no_control_characters],
                              error_messages={"required": _lazy("查看内容须说明理由。"),
                                              "min_length": _lazy("查看内容须说明理由（至少 4 个字）。")})
 
 
 class RevealForm(forms.Form):
     reason = forms.CharField(label=_lazy("查看理由"), min_length=4, max_length=500,
+                             validators=[check_no_control_characters],
                              error_messages={"required": _lazy("查看反映人身份须说明理由。"),
                                              "min_length": _lazy("查看反映人身份须说明理由（至少 4 个字）。")})
 
@@ -550,7 +553,9 @@ def case_attachment(request: HttpRequest, case_id: int) -> HttpResponse:
     user = _user(request)
     case = _case_or_404(request, case_id)
     access = content_access(user=user, case=case)
-    reason = (request.POST.get("reason") or "").strip()
+    # The reason the content grant recorded, carried by the page's download forms: what
+    # spreadsheets and PostgreSQL refuse is dropped rather than stored with the download.
+    reason = CONTROL_CHARACTERS.sub("", request.POST.get("reason") or "").strip()
     if access == ContentAccess.NONE or (access == ContentAccess.GRANT and len(reason) < 4):
         raise PermissionDenied
     try:

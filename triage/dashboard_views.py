@@ -225,7 +225,7 @@ def _month_param(value: str | None) -> date:
         year, month = (int(x) for x in (value or "").split("-"))
         first = date(year, month, 1)
         check_year(first)
-    except (ValueError, DjangoValidationError):
+    except (ValueError, OverflowError, DjangoValidationError):  # 9999999999999-01 overflows date()
         return (today.replace(day=1) - timedelta(days=1)).replace(day=1)  # last full month
     return first
 

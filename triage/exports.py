@@ -8,12 +8,19 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from intake.validators import CONTROL_CHARACTERS
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _cell(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    # Control characters: a spreadsheet refuses the whole file for one (openpyxl raises),
+    # and they mean nothing in a cell. Forms refuse them now; older rows may hold some.
+    value = CONTROL_CHARACTERS.sub("", value)
     # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
-    return f"'{value}" if isinstance(value, str) and value.startswith(("=", "+", "-", "@")) else value
+    return f"'{value}" if value.startswith(("=", "+", "-", "@")) else value
 
 
 def csv_bytes(headers: list[str], rows: list[list[Any]]) -> bytes:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from intake.models import AccessKind, Channel, MatterType
 from intake.selectors import report_content
 from intake.services import content_view_record
-from intake.validators import parse_id
+from intake.validators import check_no_control_characters, parse_id
 from triage.models import Case, CaseStatus, Category, Department
 from triage.selectors import (
     ContentAccess,
@@ -66,7 +66,7 @@ class CorrectForm(forms.Form):
     category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.filter(is_active=True),
                                       required=False, help_text=_lazy("不选则保留建议类别。"))
     department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
-    reason = forms.CharField(label=_lazy("更正原因"), max_length=500)
+    reason = forms.CharField(label=_lazy("更正原因"), max_length=500, validators=[check_no_control_characters])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,13 +75,14 @@ class CorrectForm(forms.Form):
 
 class MergeForm(forms.Form):
     into = forms.CharField(label=_lazy("并入案件编号"), max_length=20)
-    reason = forms.CharField(label=_lazy("原因"), max_length=500)
+    reason = forms.CharField(label=_lazy("原因"), max_length=500, validators=[check_no_control_characters])
 
 
 class SplitPartForm(forms.Form):
     category = forms.ModelChoiceField(label=_lazy("类别"), queryset=Category.objects.filter(is_active=True))
     department = forms.ModelChoiceField(label=_lazy("承办部门"), queryset=Department.objects.filter(is_active=True))
     note = forms.CharField(label=_lazy("本项事项"), max_length=200, required=False,
+                           validators=[check_no_control_characters],
                            help_text=_lazy("简述本项反映的事项，勿填写姓名、电话等个人信息。"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,7 +97,7 @@ SplitPartFormSet = forms.formset_factory(
 
 
 class SplitReasonForm(forms.Form):
-    reason = forms.CharField(label=_lazy("拆分原因"), max_length=500)
+    reason = forms.CharField(label=_lazy("拆分原因"), max_length=500, validators=[check_no_control_characters])
 
 
 def _case_or_404(request: HttpRequest, case_id: int) -> Case:

@@ -232,6 +232,10 @@ def test_the_log_exports_every_filtered_row_without_content(auditor: Client, vie
     book = load_workbook(io.BytesIO(auditor.get("/staff/audit/access.xlsx").content))
     assert [c.value for c in next(book.active.iter_rows(min_row=2, max_row=2))][1:4] == [
         "own-handler", "查看内容", viewed.number]
+    # A reason stored before forms refused control characters does not break the workbook.
+    AccessRecord.objects.update(reason="办理\x0b需要\x1b[31m")
+    book = load_workbook(io.BytesIO(auditor.get("/staff/audit/access.xlsx").content))
+    assert next(book.active.iter_rows(min_row=2, max_row=2))[4].value == "办理需要[31m"
 
 
 def test_an_export_with_bad_filters_or_too_many_rows_says_why(auditor: Client, viewed: Case,

@@ -111,6 +111,9 @@ def test_leadership_sees_content_only_after_a_logged_grant(team: Team) -> None:
     response = leader.post(f"/staff/cases/{case.pk}/content/", {"reason": ""})
     assert response.status_code == 400 and "查看内容须说明理由" in response.content.decode()
     assert AccessRecord.objects.count() == 0
+    for bad, message in (("督办前了解\x0b案情", "控制字符"), ("督办前\x00了解", "含有无效字符")):
+        refused = leader.post(f"/staff/cases/{case.pk}/content/", {"reason": bad})
+        assert refused.status_code == 400 and message in refused.content.decode()
     response = leader.post(f"/staff/cases/{case.pk}/content/", {"reason": "督办前了解案情"})
     assert response.status_code == 200 and "消防隐患" in response.content.decode()
     record = AccessRecord.objects.get()
