@@ -6,8 +6,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -62,3 +66,17 @@ def _holds_surrogate(value: Any) -> bool:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400: what Django refuses before a view runs (a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields or files) says why, as JSON for API
+    clients; pages keep templates/400.html."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        detail = str(_("请求体过大：附件总大小（编码前）不能超过 %(n)d MB。") % {
+            "n": settings.ATTACHMENT_MAX_TOTAL_BYTES // 2**20})
+    else:
+        detail = str(_("请求无法处理：格式不正确或字段过多。"))
+    return JsonResponse({"detail": detail}, status=400)

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api import bad_request
 from config.health import healthz
 from intake import api, auth_views, staff_views, views
 from notifications import views as notification_views
@@ -87,3 +88,5 @@ urlpatterns = [
     path("admin/login/", RedirectView.as_view(url="/staff/login/", query_string=True)),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = bad_request

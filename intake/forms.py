@@ -211,6 +211,7 @@ class VisitForm(StaffReportForm):
     representatives = TextField(
         label=_("代表姓名"),
         required=False,
+        max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("集体访请登记代表姓名，每行一人，不超过5人。"),
     )

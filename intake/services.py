@@ -44,6 +44,7 @@ from intake.validators import check_year, normalize_id_card, normalize_mobile, n
 logger = logging.getLogger(__name__)
 
 MAX_REPRESENTATIVES = 5  # 信访工作条例: a group visit sends at most five representatives
+MAX_NAME_CHARS = 50  # a person's name as any form takes it
 MAX_SHORT_FIELD = 500
 MAX_MESSAGE_CHARS = 5000
 
@@ -245,6 +246,8 @@ def _validate(data: ReportInput) -> tuple[dict[str, Any], list[CleanFile]]:
             add("representatives", _("集体访请登记代表姓名。"))
         if len(representatives) > MAX_REPRESENTATIVES:
             add("representatives", _("集体访代表不超过5人（《信访工作条例》）。"))
+        if any(len(r) > MAX_NAME_CHARS for r in representatives):
+            add("representatives", _("每位代表的姓名不超过 %(n)d 个字，每行一人。") % {"n": MAX_NAME_CHARS})
         if data.visitor_count is not None and data.visitor_count > 10000:
             add("visitor_count", _("来访人数不合理。"))
     elif representatives:

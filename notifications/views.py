@@ -62,6 +62,8 @@ class PreferenceForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
+        if self.has_error("quiet_start") or self.has_error("quiet_end"):
+            return data  # a time that is not one already says so; "fill in both" would mislead
         if bool(data.get("quiet_start")) != bool(data.get("quiet_end")):
             raise forms.ValidationError(_("请同时填写免打扰的开始和结束时间，或都不填。"))
         return data
@@ -75,4 +77,4 @@ def preferences(request: HttpRequest) -> HttpResponse:
         form.save()
         messages.success(request, _("通知设置已保存。"))
         return redirect("notifications")
-    return render(request, "notifications/preferences.html", {"form": form})
+    return render(request, "notifications/preferences.html", {"form": form}, status=400 if form.is_bound else 200)

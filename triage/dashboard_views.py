@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from intake.forms import DayField
@@ -317,6 +318,7 @@ def publication_withdraw(request: HttpRequest, publication_id: int) -> HttpRespo
 # --- the public page --------------------------------------------------------------------------------
 
 
+@csrf_exempt  # read-only (require_safe): a POST is a 405, not a CSRF page
 @require_safe
 def public_page(request: HttpRequest) -> HttpResponse:
     """Anyone, no login, no JavaScript, no cookies: per department and month, counts and
@@ -333,6 +335,7 @@ def public_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@csrf_exempt
 @require_safe
 def public_case(request: HttpRequest, publication_id: int) -> HttpResponse:
     publication = get_object_or_404(PublishedCase.objects.select_related("department"), pk=publication_id,

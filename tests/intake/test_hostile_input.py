@@ -96,6 +96,12 @@ def test_a_month_past_any_calendar_is_the_default_month(demo_org: None) -> None:
     assert Client().get("/public/", {"month": "9999999999999999999999-01"}).status_code == 200
 
 
+def test_the_public_pages_refuse_writes_with_a_405() -> None:
+    client = Client(enforce_csrf_checks=True)
+    assert client.post("/public/").status_code == 405
+    assert client.delete("/public/cases/1/").status_code == 405
+
+
 def test_framework_messages_read_as_the_products_own() -> None:
     """locale/zh_Hans overrides the stock Chinese of Django's length and NUL messages."""
     from django import forms
@@ -108,3 +114,14 @@ def test_framework_messages_read_as_the_products_own() -> None:
             with pytest.raises(forms.ValidationError) as caught:
                 field.clean(value)
             assert caught.value.messages == [message]
+
+
+def test_a_body_over_the_limit_is_a_json_400_for_api_clients(demo_org: None, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _raw(APIClient(), "/api/v1/reports/", json.dumps({"body": SAMPLE_BODY * 50}))
+    assert response.status_code == 400 and "请求体过大" in response.json()["detail"]
+    assert not Report.objects.exists()
+    # The default fits the attachments' total, base64-encoded, and the text.
+    from config import settings as configured
+
+    assert configured.ATTACHMENT_MAX_TOTAL_BYTES * 4 // 3 + 2**20 < configured.DATA_UPLOAD_MAX_MEMORY_SIZE

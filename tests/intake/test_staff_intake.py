@@ -55,6 +55,10 @@ def test_it_refuses_more_than_five_representatives(desk: Client) -> None:
                                                    "representatives": "\n".join("甲乙丙丁戊己")})
     assert response.status_code == 400 and "不超过5人" in response.content.decode()
     assert not Report.objects.exists()
+    for text, message in (("赵一\n" + "钱" * 51, "不超过 50 个字"), ("甲" * 100_000, "不能超过 1000 个字")):
+        long = desk.post("/staff/intake/visit/", {"body": SAMPLE_BODY, "visitor_count": 3, "representatives": text})
+        assert long.status_code == 400 and message in long.content.decode()
+    assert not Report.objects.exists()
 
 
 def test_it_logs_a_call_and_reads_out_the_receipt(desk: Client) -> None:

@@ -79,4 +79,7 @@ def test_it_saves_channels_and_quiet_hours(client: Any, office: Office) -> None:
 def test_it_wants_both_ends_of_the_quiet_hours(client: Any, office: Office) -> None:
     client.force_login(office.team.handler)
     response = client.post("/staff/notifications/settings/", {"email": "on", "quiet_start": "22:00"})
-    assert response.status_code == 200 and "免打扰" in response.content.decode()
+    assert response.status_code == 400 and "请同时填写免打扰的开始和结束时间" in response.content.decode()
+    # A time that is not one says so, without also asking for both ends.
+    wrong = client.post("/staff/notifications/settings/", {"email": "on", "quiet_start": "25:00", "quiet_end": "07:00"})
+    assert wrong.status_code == 400 and "请同时填写" not in wrong.content.decode()
