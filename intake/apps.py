@@ -44,3 +44,27 @@ class IntakeConfig(AppConfig):
         from intake.staff_auth import connect_enrolment_windows
 
         connect_enrolment_windows()
+
+        from django.db import connection
+
+        if connection.vendor == "sqlite":
+            _store_sqlite_datetimes_in_utc()
+
+
+def _store_sqlite_datetimes_in_utc() -> None:
+    """SQLite (the embedded default) keeps datetimes as text, in UTC, without an offset: the
+    ORM writes them so. A datetime passed to raw SQL (the set-based deadline scan, the
+    digests, the dashboards) went through Django's adapter, which writes it as
+    `isoformat(" ")` with its offset: a Shanghai-time bound "2026-10-25 23:59:59+08:00"
+    then compared as text with "2026-10-25 16:29:59" and an escalation came eight hours
+    early. Registered after Django's own adapter (loaded with the backend), this one
+    writes what the ORM writes; PostgreSQL compares timestamps, not text."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    def adapt(value: datetime) -> str:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(" ")
+
+    sqlite3.register_adapter(datetime, adapt)

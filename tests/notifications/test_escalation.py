@@ -147,7 +147,12 @@ def test_a_pause_after_the_due_time_repeats_no_notice_and_no_step(office: Office
     before = counts()
     scan_at(at(2026, 10, 26, 11))
     assert counts() == before
+    # Half an hour of working time paused after Friday's end: due early on Monday 26th now,
+    # so the three whole working days before step 2 are Mon–Wed (on SQLite as on PostgreSQL).
     scan_at(at(2026, 10, 29, 9))
+    assert not Escalation.objects.filter(case=case, level=2).exists()
+    scan_at(at(2026, 10, 30, 9))
+    scan_at(at(2026, 11, 2, 9))
     assert Escalation.objects.filter(case=case, level=2).count() == 1
     assert Escalation.objects.filter(case=case, level=1).count() == 1
 
