@@ -100,6 +100,7 @@ def triage_queue(*, user: User, filters: QueueFilters) -> QuerySet[Case]:
         .filter(status=CaseStatus.AWAITING_TRIAGE)
         .select_related("report", "category", "department")
         .annotate(linked=Count("duplicates"))
+        .prefetch_related(Prefetch("deadlines", queryset=_open_deadlines(), to_attr="open_deadlines"))
         .order_by("-urgent", "created_at")
     )
     if filters.channel:

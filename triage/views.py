@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -29,6 +30,7 @@ from triage.selectors import (
     content_access,
     departments_by_area,
     triage_queue,
+    worst_deadline_state,
 )
 from triage.services import MAX_SPLIT_PARTS, TriageError, triage_accept, triage_correct, triage_merge, triage_split
 
@@ -119,6 +121,11 @@ def queue(request: HttpRequest) -> HttpResponse:
                                level=data["level"], min_age_days=data["min_age_days"])
     cases = triage_queue(user=request.user, filters=filters)  # type: ignore[arg-type]
     page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    # The 登记交办 clock (15 days) runs while a report waits here: each row says how it stands.
+    now = timezone.now()
+    for case in page:
+        state = worst_deadline_state(case.open_deadlines, now=now)  # type: ignore[attr-defined]
+        case.clock_state = (state.value, str(state.label)) if state else None  # type: ignore[attr-defined]
     return render(request, "triage/queue.html", {"form": form, "page": page, "total": page.paginator.count})
 
 

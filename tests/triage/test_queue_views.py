@@ -50,6 +50,28 @@ def test_the_queue_lists_urgent_first_then_oldest(officer: Client) -> None:
     assert "紧急" in page
 
 
+def test_each_row_shows_the_registration_clock_and_its_state(officer: Client) -> None:
+    """The 登记交办 clock (15 days) runs while a report waits for triage: the queue says when
+    it is due and whether it is 临期 or 超期, as the console does for handlers."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from triage.models import Deadline
+
+    fresh, late = _queued("一件新到的事情，小区物业管理混乱。"), _queued("等了很久的一件事情，小区物业管理混乱。")
+    clock = Deadline.objects.get(case=late, met_at__isnull=True, cancelled_at__isnull=True)
+    due = timezone.now() - timedelta(days=2)
+    Deadline.objects.filter(pk=clock.pk).update(started_at=due - timedelta(days=20), due_at=due)
+    Case.objects.filter(pk=late.pk).update(due_at=due)
+    page = officer.get("/staff/triage/").content.decode()
+    assert "交办期限" in page
+    late_row = page[page.index(late.number):].split("</tr>")[0]
+    assert timezone.localtime(due).strftime("%Y-%m-%d") in late_row and "超期" in late_row
+    fresh_row = page[page.index(fresh.number):].split("</tr>")[0]
+    assert "正常" in fresh_row and "超期" not in fresh_row
+
+
 def test_filters_narrow_the_queue(officer: Client) -> None:
     case = _queued("一件事情需要分流，小区物业管理混乱。")
     assert case.number in officer.get("/staff/triage/?channel=web").content.decode()
