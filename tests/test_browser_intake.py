@@ -146,7 +146,7 @@ def test_citizen_files_a_report_and_follows_it_without_javascript(
     assert page.locator("#case-status").inner_text().strip() == "待分流"
     screens.take(page, "message-sent")
 
-    # A wrong receipt and a malformed one get the same answer.
+    # A wrong receipt is "not found"; a malformed one is told the form of a receipt.
     wrong = str((int(receipt[0]) + 1) % 10) + receipt[1:]
     answers: list[tuple[int, str]] = []
     for attempt, label in ((wrong, "wrong"), ("1234 5678", "malformed")):
@@ -156,7 +156,7 @@ def test_citizen_files_a_report_and_follows_it_without_javascript(
         answers.append((response.status, page.locator(".alert.error").inner_text().strip()))
         assert page.locator("#case-status").count() == 0
         screens.take(page, f"lookup-{label}")
-    assert answers == [(404, NOT_FOUND), (404, NOT_FOUND)]
+    assert answers == [(404, NOT_FOUND), (400, "请输入16位查询码。")]
 
     # Never a receipt in any address the browser asked for or showed.
     assert seen_urls
