@@ -146,9 +146,27 @@ def _uploads(items: list[dict[str, Any]]) -> list[UploadInput]:
 
 
 def _identity(data: dict[str, Any] | None) -> IdentityInput | None:
-    if not data or not any(data.get(k) for k in ("name", "mobile", "id_number")):
+    # sms_opt_in counts: asking for SMS without a mobile number is an error to report, not
+    # an anonymous report that silently gets no SMS.
+    if not data or not any(data.get(k) for k in ("name", "mobile", "id_number", "sms_opt_in")):
         return None
     return IdentityInput(**data)
+
+
+# The service names fields as the web forms do; the API's fields are `area_code` and the
+# parts of `identity`.
+_API_FIELDS = {"area": "area_code"}
+_IDENTITY_FIELDS = frozenset(IdentitySerializer().fields)
+
+
+def _api_errors(errors: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, messages in errors.items():
+        if name in _IDENTITY_FIELDS:
+            out.setdefault("identity", {})[name] = messages
+        else:
+            out[_API_FIELDS.get(name, name)] = messages
+    return out
 
 
 def _claim(request: Request, scope: str) -> IdempotencyClaim | None:
@@ -182,7 +200,7 @@ def _submit(request: Request, data: ReportInput, *, scope: str, user: Any = None
         claim = _claim(request, scope)
         result = report_submit(data=data, logged_by=user, idempotency=claim)
     except SubmissionError as exc:
-        return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(_api_errors(exc.errors), status=status.HTTP_400_BAD_REQUEST)
     except IdempotencyConflict:
         return Response(
             {"Idempotency-Key": [_("该 Idempotency-Key 已用于另一内容不同的请求。")]}, status=status.HTTP_409_CONFLICT

@@ -45,18 +45,22 @@ def test_it_accepts_an_anonymous_report(api: APIClient, demo_org: None) -> None:
         ({}, "body"),
         ({"body": "短"}, "body"),
         ({"body": SAMPLE_BODY, "matter_type": "x"}, "matter_type"),
-        ({"body": SAMPLE_BODY, "identity": {"id_number": "123"}}, "id_number"),
+        ({"body": SAMPLE_BODY, "identity": {"id_number": "123"}}, "identity.id_number"),
+        ({"body": SAMPLE_BODY, "identity": {"sms_opt_in": True}}, "identity.sms_opt_in"),
         ({"body": SAMPLE_BODY, "attachments": [{"name": "a", "content_base64": "!!!"}]}, "attachments"),
         ({"body": SAMPLE_BODY, "attachments": [{"name": "a.pdf", "content_base64": base64.b64encode(b"<html>").decode()}]},
          "attachments"),
-        ({"body": SAMPLE_BODY, "area_code": "000000"}, "area"),
+        ({"body": SAMPLE_BODY, "area_code": "000000"}, "area_code"),  # the API's field names, not the form's
     ],
 )
 def test_it_answers_bad_input_with_400_and_field_messages(api: APIClient, demo_org: None, payload: dict[str, Any],
                                                           field: str) -> None:
     response = api.post("/api/v1/reports/", payload, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    errors = response.json()
+    for part in field.split("."):
+        assert part in errors, (field, errors)
+        errors = errors[part]
     assert not Report.objects.exists()
 
 
