@@ -55,7 +55,8 @@ def _holds_surrogate(value: Any) -> bool:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            # isascii() reads a flag of the string (O(1)): base64 attachments are not scanned.
+            if not item.isascii() and _SURROGATE.search(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())

@@ -84,10 +84,16 @@ def enrolment_done(user: AbstractBaseUser) -> None:
     EnrolmentWindow.objects.filter(user_id=user.pk).delete()
 
 
+def may_enrol(user: AbstractBaseUser) -> bool:
+    """Whether an enrolment window means anything for this account: it needs a code (so it is
+    active) and has no authenticator (`manage.py open_enrolment` says which fails)."""
+    return otp_required(user) and not has_authenticator(user)
+
+
 def open_enrolment_if_needed(user_id: int) -> None:
     """A window for an account that now needs a code and has no authenticator and no open window."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()  # fresh: no cached permissions
-    if user is None or not otp_required(user) or has_authenticator(user) or enrolment_open_until(user):
+    user = User.objects.filter(pk=user_id).first()  # fresh: no cached permissions
+    if user is None or not may_enrol(user) or enrolment_open_until(user):
         return
     open_enrolment(user)
 

@@ -278,7 +278,7 @@ class StaffUserAdmin(UserAdmin):  # type: ignore[type-arg]
         the change record."""
         opened, skipped = [], []
         for user in queryset.order_by("username"):
-            if not user.is_active or not staff_auth.otp_required(user) or staff_auth.has_authenticator(user):
+            if not staff_auth.may_enrol(user):
                 skipped.append(user.get_username())
                 continue
             until = localtime(staff_auth.open_enrolment(user)).strftime("%Y-%m-%d %H:%M")
